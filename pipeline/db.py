@@ -1,0 +1,56 @@
+"""Engines and sessions, one engine per database URL and process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str) -> Engine:
+    """The process-wide engine for ``url``, created on first use."""
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=48)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    # pysqlite's own transaction handling starts transactions lazily, so two
+    # threads that both read before writing deadlock on the upgrade. Starting
+    # every transaction with BEGIN IMMEDIATE serialises writers up front instead,
+    # and busy_timeout lets them wait for each other.
+    engine = create_engine(
+        url, connect_args={"timeout": 60, "check_same_thread": False}, pool_size=16
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+@lru_cache(maxsize=8)
+def _session_factory(url: str) -> sessionmaker[Session]:
+    return sessionmaker(get_engine(url), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """A session whose transaction commits on success and rolls back on error."""
+    with _session_factory(url).begin() as session:
+        yield session

@@ -1,0 +1,109 @@
+"""Every setting wallet-sync reads, in one place.
+
+Values come from ``WALLET_SYNC_*`` environment variables (or a ``.env`` file in
+the working directory) and are read once per process by :func:`get_settings`.
+README lists them all; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_GOOGLE_API_URL = "https://walletobjects.googleapis.com/walletobjects/v1"
+DEFAULT_APNS_URL = "https://api.push.apple.com"
+
+
+class Settings(BaseSettings):
+    """Typed settings; the field name in upper case, prefixed, is the variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WALLET_SYNC_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = Field(
+        "sqlite:///wallet-sync.sqlite3",
+        description="SQLAlchemy URL; PostgreSQL in production (postgresql+psycopg://).",
+    )
+    broker_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis URL of the Dramatiq broker."
+    )
+    broker_namespace: str = Field(
+        "wallet-sync", description="Prefix of every Redis key the broker writes."
+    )
+    queue_name: str = Field("wallet-sync", description="Dramatiq queue of all actors.")
+    heartbeat_timeout_ms: int = Field(
+        15_000,
+        description="A worker silent this long is presumed dead; its messages return.",
+    )
+    maintenance_chance: int = Field(
+        50_000,
+        description="Per-million chance that a broker call runs dead-worker recovery.",
+    )
+
+    retry_schedule_ms: Annotated[tuple[int, ...], NoDecode] = Field(
+        (1000, 4000, 16000),
+        description="Waits before attempts 2, 3, 4 … of a card (comma-separated ms).",
+    )
+    run_deadline_s: int = Field(
+        1800, description="A run still open this long after it opened is closed."
+    )
+    config_error_threshold: int = Field(
+        3,
+        description="Credential/certificate failures after which a run stops a wallet.",
+    )
+    finder_page_size: int = Field(1000, description="Cards enqueued per round trip.")
+    alert_failure_rate: float = Field(0.05, description="Failure rate that alerts.")
+    alert_failed_cards: int = Field(
+        10, description="Failed cards above which a run is flagged systemic."
+    )
+
+    google_api_url: str = DEFAULT_GOOGLE_API_URL
+    google_credentials_file: Path | None = Field(
+        None, description="Service-account JSON key; its token_uri is used as is."
+    )
+    google_issuer_id: str = Field("", description="Google Wallet issuer id.")
+    apns_url: str = DEFAULT_APNS_URL
+    apns_cert_file: Path | None = Field(None, description="Pass Type ID certificate.")
+    apns_key_file: Path | None = Field(None, description="Its private key (PEM).")
+    apns_ca_file: Path | None = Field(
+        None, description="CA bundle to verify APNs with; system CAs when unset."
+    )
+    apns_topic: str = Field(
+        "", description="Pass type id of the certificate; the default apns-topic."
+    )
+    http_connect_timeout_s: float = 5.0
+    http_read_timeout_s: float = 15.0
+    http_pool_size: int = Field(64, description="Connections per wallet per process.")
+
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    @field_validator("retry_schedule_ms", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(int(part) for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("retry_schedule_ms")
+    @classmethod
+    def _check_schedule(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(delay < 0 for delay in value):
+            raise ValueError("retry waits must not be negative")
+        return value
+
+    @property
+    def max_attempts(self) -> int:
+        """Attempts a card gets in one run: the first plus one per scheduled wait."""
+        return len(self.retry_schedule_ms) + 1
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings()
