@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .admin import PREFIX, ControlApi
 from .envelopes import apns_error, json_response, now_ms
@@ -73,7 +74,7 @@ class ApnsEmulator:
         )
         self.unregistered: dict[str, int] = {}
 
-    def app(self) -> Starlette:
+    def app(self) -> ASGIApp:
         """The ASGI application serving pushes and control routes."""
         routes: list[BaseRoute] = [
             Route("/3/device/{deviceToken}", self._push, methods=["POST"]),
@@ -86,7 +87,7 @@ class ApnsEmulator:
         ]
         routes.extend(ControlApi(self.traffic, self.unregistered.clear).routes())
         handlers = {404: _bad_path, 405: _method_not_allowed}
-        return Starlette(routes=routes, exception_handlers=handlers)
+        return _body_first(Starlette(routes=routes, exception_handlers=handlers))
 
     async def _push(self, request: Request) -> Response:
         if request.scope.get("http_version") != "2":
@@ -210,3 +211,30 @@ async def _bad_path(request: Request, error: Exception) -> Response:
 
 async def _method_not_allowed(request: Request, error: Exception) -> Response:
     return apns_error(405, "MethodNotAllowed")
+
+
+def _body_first(app: ASGIApp) -> ASGIApp:
+    """Receive the whole request before the application may answer.
+
+    Hypercorn's HTTP/2 protocol drops the connection when a client's
+    end-of-stream arrives after the response to that stream was already
+    completed, which happens whenever a handler answers without reading the
+    body (an empty POST to a control endpoint, a 404). Reading first keeps the
+    connection usable; APNs requests are at most 4 KiB, so it costs nothing.
+    """
+
+    async def buffered(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        messages = [await receive()]
+        while messages[-1]["type"] == "http.request" and messages[-1].get("more_body"):
+            messages.append(await receive())
+        pending = iter(messages)
+
+        async def replay() -> Message:
+            return next(pending, None) or await receive()
+
+        await app(scope, replay, send)
+
+    return buffered
