@@ -16,7 +16,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
@@ -31,8 +31,11 @@ from .walletstore import DEFAULT_ISSUER_ID
 
 logger = logging.getLogger(__name__)
 
+ConfigT = TypeVar("ConfigT", bound=Config)
+
 LISTEN_BACKLOG = 1024
 GRACEFUL_TIMEOUT_S = 1.0
+KEEP_ALIVE_TIMEOUT_S = 75.0
 
 
 @dataclass(frozen=True)
@@ -145,10 +148,22 @@ def _url(scheme: str, host: str, sock: socket.socket) -> str:
 
 
 def _config(sock: socket.socket) -> Config:
-    config = Config()
+    config = _tuned(Config())
     config.bind = [f"fd://{sock.detach()}"]
+    return config
+
+
+def _tuned(config: ConfigT) -> ConfigT:
+    """Settings both servers share: long-lived connections, quick shutdown.
+
+    Hypercorn closes a connection after 1,000 requests by default; APNs
+    clients keep one HTTP/2 connection for a whole run and treat a GOAWAY in
+    the middle of a burst as a connection failure, so the limit is lifted.
+    """
     config.backlog = LISTEN_BACKLOG
     config.graceful_timeout = GRACEFUL_TIMEOUT_S
+    config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT_S
+    config.keep_alive_max_requests = 2**62
     config.accesslog = None
     config.errorlog = logger
     return config
@@ -160,11 +175,7 @@ def _apns_config(pki: TestPki) -> MutualTlsConfig:
     The SSL context is built once here so that unusable certificate files fail
     the start instead of the first connection.
     """
-    config = MutualTlsConfig()
-    config.backlog = LISTEN_BACKLOG
-    config.graceful_timeout = GRACEFUL_TIMEOUT_S
-    config.accesslog = None
-    config.errorlog = logger
+    config = _tuned(MutualTlsConfig())
     config.certfile = str(pki.server_cert_file)
     config.keyfile = str(pki.server_key_file)
     config.ca_certs = str(pki.ca_file)

@@ -141,6 +141,15 @@ def test_invalid_delivery_headers_are_refused(
     assert response.json() == {"reason": reason}
 
 
+def test_one_connection_carries_more_than_a_thousand_pushes(
+    apns: httpx.Client, topic: str
+) -> None:
+    """The server never closes a busy HTTP/2 connection after a request quota."""
+    codes = {push(apns, VALID_TOKEN, topic).status_code for _ in range(1050)}
+
+    assert codes == {200}
+
+
 def test_http1_clients_are_refused(stack: EmulatorStack, topic: str) -> None:
     """A push over HTTP/1.1 answers 505 without an APNs reason."""
     context = stack.client_ssl_context()
