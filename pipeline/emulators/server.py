@@ -75,6 +75,7 @@ class EmulatorServers:
             self.apns = ApnsEmulator(
                 ApnsSettings(default_latency_ms=options.latency_ms)
             )
+            self._google_config = _tuned(Config())
             self._apns_config = _apns_config(self.pki)
         except BaseException:
             self.close_sockets()
@@ -82,11 +83,13 @@ class EmulatorServers:
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None]) -> None:
         """Serve both emulators until `stop` is set; `on_ready` once both started."""
+        self._google_config.bind = [_hand_over(self._google_socket)]
+        self._apns_config.bind = [_hand_over(self._apns_socket)]
         started = [asyncio.Event(), asyncio.Event()]
-        google_config = _config(self._google_socket)
-        self._apns_config.bind = [f"fd://{self._apns_socket.detach()}"]
         servers = [
-            _serve(_signalling(self.google.app(), started[0]), google_config, stop),
+            _serve(
+                _signalling(self.google.app(), started[0]), self._google_config, stop
+            ),
             _serve(_signalling(self.apns.app(), started[1]), self._apns_config, stop),
         ]
         tasks = [asyncio.ensure_future(server) for server in servers]
@@ -147,10 +150,9 @@ def _url(scheme: str, host: str, sock: socket.socket) -> str:
     return f"{scheme}://{shown}:{port}"
 
 
-def _config(sock: socket.socket) -> Config:
-    config = _tuned(Config())
-    config.bind = [f"fd://{sock.detach()}"]
-    return config
+def _hand_over(sock: socket.socket) -> str:
+    """A hypercorn bind for `sock`; hypercorn owns (and closes) it from now on."""
+    return f"fd://{sock.detach()}"
 
 
 def _tuned(config: ConfigT) -> ConfigT:
