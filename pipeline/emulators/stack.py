@@ -96,7 +96,7 @@ class EmulatorStack:
         self.env = settings_for(servers)
         self._google_http = httpx.Client(timeout=CONTROL_TIMEOUT)
         self._apns_http = httpx.Client(
-            http2=True, verify=self.client_ssl_context(), timeout=CONTROL_TIMEOUT
+            http2=True, verify=self._control_ssl_context(), timeout=CONTROL_TIMEOUT
         )
         self.google_control = GoogleControl(self.google_url, self._google_http)
         self.apns_control = ApnsControl(self.apns_url, self._apns_http)
@@ -134,6 +134,19 @@ class EmulatorStack:
         stack._thread.start()
         stack._wait_until_ready()
         return stack
+
+    def _control_ssl_context(self) -> ssl.SSLContext:
+        """The control client's TLS context; valid even when the pipeline's is not.
+
+        With ``expired_client_cert`` the settings name a certificate the
+        server refuses, so the control client gets a fresh one of its own.
+        """
+        client = self.pki.client
+        if self._servers.options.expired_client_cert:
+            client = self.pki.issue_client_certificate(
+                client.pass_type_id, name="control"
+            )
+        return client_ssl_context(self.pki, client)
 
     def client_ssl_context(self) -> ssl.SSLContext:
         """A TLS context for talking to the APNs emulator as the pipeline would."""

@@ -6,9 +6,12 @@ import shutil
 import ssl
 import subprocess
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
 
 from pipeline.emulators import EmulatorStack
 
@@ -182,18 +185,15 @@ def test_an_expired_client_certificate_is_refused(stack: EmulatorStack) -> None:
         push(client, VALID_TOKEN, expired.pass_type_id)
 
 
-def test_the_stack_can_hand_out_an_expired_client_certificate(tmp_path: object) -> None:
-    """With expired_client_cert the settings name a certificate past its end date."""
-    from datetime import UTC, datetime
-    from pathlib import Path
-
-    from cryptography import x509
-
-    assert isinstance(tmp_path, Path)
+def test_the_stack_can_hand_out_an_expired_client_certificate(tmp_path: Path) -> None:
+    """expired_client_cert hands out a lapsed certificate; control still works."""
     with EmulatorStack.start(tmp_path, expired_client_cert=True) as stack:
         pem = Path(stack.env["WALLET_SYNC_APNS_CERT_FILE"]).read_bytes()
+        log = stack.apns_control.requests()
 
-    assert x509.load_pem_x509_certificate(pem).not_valid_after_utc < datetime.now(UTC)
+    not_after = x509.load_pem_x509_certificate(pem).not_valid_after_utc
+    assert not_after < datetime.now(UTC)
+    assert log == []
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
