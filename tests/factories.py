@@ -16,6 +16,7 @@ from pipeline.models import (
 
 ISSUER = "3388000000022222222"
 PASS_TYPE = "pass.com.example.loyalty"
+CLASS_ID = f"{ISSUER}.test-class"
 _ids = itertools.count(1)
 
 
@@ -31,7 +32,7 @@ def card(
     *,
     google: bool = True,
     apple: bool = True,
-    class_id: str | None = f"{ISSUER}.test-class",
+    class_id: str | None = CLASS_ID,
     balance: int = 100,
     synced: bool = False,
 ) -> LoyaltyCard:

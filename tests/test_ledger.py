@@ -101,7 +101,9 @@ def test_a_run_closes_once_and_only_when_no_card_is_pending(database_url: str) -
             )
 
     with session_scope(database_url) as session:
-        report = ledger.close_run(session, run_id, deadline=False, thresholds=THRESHOLDS)
+        report = ledger.close_run(
+            session, run_id, deadline=False, thresholds=THRESHOLDS
+        )
     with session_scope(database_url) as session:
         again = ledger.close_run(session, run_id, deadline=True, thresholds=THRESHOLDS)
 
@@ -147,7 +149,9 @@ def test_a_run_with_no_due_card_closes_with_an_empty_report(database_url: str) -
     assert run_id is not None
     with session_scope(database_url) as session:
         assert ledger.add_due_cards(session, run_id) == 0
-        report = ledger.close_run(session, run_id, deadline=False, thresholds=THRESHOLDS)
+        report = ledger.close_run(
+            session, run_id, deadline=False, thresholds=THRESHOLDS
+        )
 
     assert report is not None
     assert report["cards_total"] == 0

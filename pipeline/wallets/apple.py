@@ -58,6 +58,10 @@ class ApnsClient:
         self._http = http
         self._base_url = base_url.rstrip("/")
 
+    def close(self) -> None:
+        """Close the connections of the client's HTTP client."""
+        self._http.close()
+
     def push(self, token: str, topic: str) -> PushResult:
         """Send the pass-update push for ``topic`` to the device ``token``."""
         with transport_errors(WALLET, token):

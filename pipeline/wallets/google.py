@@ -134,6 +134,10 @@ class GoogleWalletClient:
         self._auth_request = HttpxRequest(http)
         self._lock = threading.Lock()
 
+    def close(self) -> None:
+        """Close the connections of the client's HTTP client."""
+        self._http.close()
+
     def sync_object(self, obj: GoogleObject) -> Literal["patched", "inserted"]:
         """Write ``obj`` to Google Wallet, creating the object if it is missing."""
         try:

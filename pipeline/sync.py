@@ -1,0 +1,248 @@
+"""Sync one card of one run to its wallets.
+
+An attempt is counted in the ledger before anything else, so a card whose sync
+keeps killing its worker still runs out of attempts. The card is loaded fresh,
+each wallet that lags behind the card is written with absolute values, and a
+wallet that succeeded records that at once, so a retry calls only the wallet
+that failed. Errors propagate: the retry middleware decides what happens next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from pipeline import breaker, ledger
+from pipeline.db import session_scope
+from pipeline.errors import (
+    CardNotFound,
+    WalletConfigError,
+    WalletDisabled,
+    WalletError,
+)
+from pipeline.models import (
+    AppleDevice,
+    AppleRegistration,
+    LoyaltyCard,
+    OutcomeStatus,
+    Program,
+    utcnow,
+)
+from pipeline.settings import Settings
+from pipeline.wallets.apple import PushResult
+from pipeline.wallets.google import GoogleObject
+from pipeline.wiring import Clients
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Card:
+    """What the sync needs of a card, read in the attempt's first transaction."""
+
+    id: int
+    version: int
+    balance: int
+    points_label: str
+    account_id: str
+    holder_name: str
+    google_object_id: str | None
+    google_class_id: str | None
+    google_due: bool
+    apple_serial: str | None
+    apple_pass_type_id: str | None
+    apple_due: bool
+
+
+@dataclass(frozen=True)
+class Result:
+    """How an attempt ended when it did not raise."""
+
+    status: str  # "synced", "failed" or "duplicate"
+    attempts: int
+    cards_pending: int | None = None
+
+
+@dataclass
+class CardSync:
+    """Syncs cards with one process's settings and clients."""
+
+    settings: Settings
+    clients: Clients
+
+    def run(self, run_id: int, card_id: int) -> Result:
+        """One attempt at one card; raises the wallet error that failed it."""
+        with session_scope(self.settings.database_url) as session:
+            attempts = ledger.begin_attempt(session, run_id, card_id)
+            card = _load_card(session, card_id) if attempts is not None else None
+            tripped = breaker.tripped_wallets(session, run_id)
+        if attempts is None:
+            log.info("card.duplicate", note="outcome already recorded")
+            return Result("duplicate", 0)
+        if attempts > self.settings.max_attempts:
+            return self._give_up(run_id, card_id, attempts)
+        if card is None:
+            raise CardNotFound(card_id)
+
+        errors = [
+            error
+            for wallet, due, sync in (
+                ("google", card.google_due, self._sync_google),
+                ("apple", card.apple_due, self._sync_apple),
+            )
+            if due and (error := self._try(run_id, wallet, tripped, sync, card))
+        ]
+        if errors:
+            raise min(errors, key=lambda error: error.retryable)
+
+        with session_scope(self.settings.database_url) as session:
+            pending = ledger.record_outcome(
+                session, run_id, card_id, OutcomeStatus.SYNCED
+            )
+            session.execute(
+                update(LoyaltyCard)
+                .where(LoyaltyCard.id == card_id)
+                .values(last_synced_at=utcnow())
+            )
+        return Result("synced", attempts, pending)
+
+    def _try(
+        self,
+        run_id: int,
+        wallet: str,
+        tripped: set[str],
+        sync: Any,
+        card: Card,
+    ) -> WalletError | None:
+        if wallet in tripped:
+            return WalletDisabled(
+                "calls stopped for this run after repeated configuration errors; "
+                "run `wallet-sync status`",
+                wallet=wallet,
+            )
+        try:
+            sync(card)
+        except WalletConfigError as error:
+            breaker.count_failure(self.settings, run_id, wallet, str(error))
+            return error
+        except WalletError as error:
+            return error
+        return None
+
+    def _give_up(self, run_id: int, card_id: int, attempts: int) -> Result:
+        message = (
+            f"attempt {attempts} started after {attempts - 1} attempts that ended "
+            "without an outcome; the worker running it probably died"
+        )
+        with session_scope(self.settings.database_url) as session:
+            pending = ledger.record_outcome(
+                session,
+                run_id,
+                card_id,
+                OutcomeStatus.FAILED,
+                error_kind=ledger.CRASHED,
+                error_message=message,
+            )
+        log.warning("card.failed", error_kind=ledger.CRASHED, attempts=attempts)
+        return Result("failed", attempts, pending)
+
+    def _sync_google(self, card: Card) -> None:
+        assert card.google_object_id is not None
+        action = self.clients.google().sync_object(
+            GoogleObject(
+                object_id=card.google_object_id,
+                class_id=card.google_class_id,
+                balance=card.balance,
+                points_label=card.points_label,
+                account_id=card.account_id,
+                account_name=card.holder_name,
+            )
+        )
+        with session_scope(self.settings.database_url) as session:
+            _mark_synced(session, card, google_synced_version=card.version)
+        log.debug("card.google", action=action)
+
+    def _sync_apple(self, card: Card) -> None:
+        assert card.apple_serial is not None
+        assert card.apple_pass_type_id is not None
+        # The tag must advance before the push: the device asks at once what
+        # changed since the tag it holds.
+        with session_scope(self.settings.database_url) as session:
+            session.execute(
+                update(LoyaltyCard)
+                .where(LoyaltyCard.id == card.id)
+                .values(apple_update_tag=LoyaltyCard.apple_update_tag + 1)
+            )
+            tokens = _push_tokens(session, card)
+        apns = self.clients.apple() if tokens else None
+        for token in tokens:
+            assert apns is not None
+            if apns.push(token, card.apple_pass_type_id) is PushResult.TOKEN_DEAD:
+                self._forget_token(card, token)
+        with session_scope(self.settings.database_url) as session:
+            _mark_synced(session, card, apple_synced_version=card.version)
+
+    def _forget_token(self, card: Card, token: str) -> None:
+        with session_scope(self.settings.database_url) as session:
+            devices = select(AppleDevice.id).where(AppleDevice.push_token == token)
+            session.execute(
+                delete(AppleRegistration).where(
+                    AppleRegistration.device_id.in_(devices),
+                    AppleRegistration.pass_type_id == card.apple_pass_type_id,
+                    AppleRegistration.serial_number == card.apple_serial,
+                )
+            )
+        log.info("card.apple.token_removed", token_suffix=token[-6:])
+
+
+def _load_card(session: Session, card_id: int) -> Card | None:
+    row = session.execute(
+        select(LoyaltyCard, Program.points_label)
+        .join(Program, Program.id == LoyaltyCard.program_id)
+        .where(LoyaltyCard.id == card_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    card, label = row
+    return Card(
+        id=card.id,
+        version=card.version,
+        balance=card.points_balance,
+        points_label=label,
+        account_id=card.account_id,
+        holder_name=card.holder_name,
+        google_object_id=card.google_object_id,
+        google_class_id=card.google_class_id,
+        google_due=bool(card.google_object_id)
+        and card.google_synced_version < card.version,
+        apple_serial=card.apple_serial,
+        apple_pass_type_id=card.apple_pass_type_id,
+        apple_due=bool(card.apple_serial) and card.apple_synced_version < card.version,
+    )
+
+
+def _push_tokens(session: Session, card: Card) -> list[str]:
+    tokens = session.scalars(
+        select(AppleDevice.push_token)
+        .join(AppleRegistration, AppleRegistration.device_id == AppleDevice.id)
+        .where(
+            AppleRegistration.pass_type_id == card.apple_pass_type_id,
+            AppleRegistration.serial_number == card.apple_serial,
+        )
+        .distinct()
+    )
+    return sorted(tokens)
+
+
+def _mark_synced(session: Session, card: Card, **versions: int) -> None:
+    """Advance a wallet's synced version, never backwards."""
+    ((column, version),) = versions.items()
+    session.execute(
+        update(LoyaltyCard)
+        .where(LoyaltyCard.id == card.id, getattr(LoyaltyCard, column) < version)
+        .values({column: version})
+    )
