@@ -23,6 +23,7 @@ from pipeline.errors import (
     CardNotFound,
     CardNotSyncable,
     PermanentWalletError,
+    RunNotFound,
     WalletError,
     WalletSyncError,
 )
@@ -96,7 +97,21 @@ def sync_card(run_id: int, card_id: int) -> None:
         collect_run.send(run_id=run_id)
 
 
-@dramatiq.actor(queue_name=CONTROL_QUEUE)
+def _run_step_died(message: MessageProxy, exception: BaseException | None) -> None:
+    """A run could not be opened or filled: say so loudly, with what happens next."""
+    log.error(
+        "run.step_failed",
+        actor=message.actor_name,
+        message_kwargs=message.kwargs,
+        error=str(exception),
+        effect="the cards stay due: the next hourly run picks them up, and a run "
+        "left open is closed at its deadline with its cards reported lost",
+    )
+
+
+@dramatiq.actor(
+    queue_name=CONTROL_QUEUE, throws=(RunNotFound,), on_dead_letter=_run_step_died
+)
 def find_cards(run_id: int) -> None:
     """Give an opened run every due card and send one sync_card per card."""
     runs.dispatch(
@@ -109,7 +124,14 @@ def find_cards(run_id: int) -> None:
     )
 
 
-@dramatiq.actor(queue_name=CONTROL_QUEUE, periodic=cron("0 * * * *"), max_retries=0)
+@dramatiq.actor(
+    queue_name=CONTROL_QUEUE,
+    periodic=cron("0 * * * *"),
+    # periodiq drops a retry that comes later than its skip delay, so a failed
+    # trigger is dead-lettered at once and logged instead of retried silently.
+    max_retries=0,
+    on_dead_letter=_run_step_died,
+)
 def hourly_sync() -> None:
     """Open this hour's run, once however often the trigger arrives."""
     message = CurrentMessage.get_current_message()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -47,6 +48,15 @@ def outcomes(pipeline: Harness, run_id: int) -> dict[int, SyncOutcome]:
     with session_scope(pipeline.settings.database_url) as session:
         rows = session.scalars(select(SyncOutcome).where(SyncOutcome.run_id == run_id))
         return {row.card_id: row for row in rows}
+
+
+def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
+    """The structured log events called ``name`` captured so far."""
+    return [
+        record.msg
+        for record in caplog.records
+        if isinstance(record.msg, dict) and record.msg.get("event") == name
+    ]
 
 
 def call_gaps_ms(calls: list[dict[str, Any]]) -> list[float]:
@@ -312,5 +322,24 @@ def test_broken_credentials_stop_a_wallet_after_a_few_failures(
     assert set(kinds) == {"credentials", "wallet_disabled"}
     calls = [c for c in pipeline.google.requests() if c["path"] != "/token"]
     assert len(calls) <= 3 + 8
-    events = [r.msg.get("event") for r in caplog.records if isinstance(r.msg, dict)]
-    assert events.count("wallet.disabled") == 1
+    assert len(events(caplog, "wallet.disabled")) == 1
+
+
+def test_a_finder_that_cannot_fill_its_run_says_so(
+    pipeline: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unknown run id dead-letters find_cards at once with an error event."""
+    from pipeline import actors
+
+    caplog.set_level(logging.ERROR)
+
+    actors.find_cards.send(run_id=424242)
+    pipeline.wait_idle()
+
+    # The dead-letter hook runs right after the message leaves the queue.
+    deadline = time.monotonic() + 5
+    while not (failures := events(caplog, "run.step_failed")):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert len(failures) == 1
+    assert "run 424242 does not exist" in failures[0]["error"]
