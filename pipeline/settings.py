@@ -35,7 +35,11 @@ class Settings(BaseSettings):
     broker_namespace: str = Field(
         "wallet-sync", description="Prefix of every Redis key the broker writes."
     )
-    queue_name: str = Field("wallet-sync", description="Dramatiq queue of all actors.")
+    queue_name: str = Field(
+        "wallet-sync",
+        description="Queue of card messages; runs are opened and closed on "
+        "'<name>-control'.",
+    )
     heartbeat_timeout_ms: int = Field(
         15_000,
         description="A worker silent this long is presumed dead; its messages return.",
@@ -62,26 +66,32 @@ class Settings(BaseSettings):
         10, description="Failed cards above which a run is flagged systemic."
     )
 
-    google_api_url: str = DEFAULT_GOOGLE_API_URL
+    google_api_url: str = Field(
+        DEFAULT_GOOGLE_API_URL, description="Base URL of the Google Wallet REST API."
+    )
     google_credentials_file: Path | None = Field(
         None, description="Service-account JSON key; its token_uri is used as is."
     )
     google_issuer_id: str = Field("", description="Google Wallet issuer id.")
-    apns_url: str = DEFAULT_APNS_URL
+    apns_url: str = Field(
+        DEFAULT_APNS_URL, description="APNs; passes update only in production."
+    )
     apns_cert_file: Path | None = Field(None, description="Pass Type ID certificate.")
     apns_key_file: Path | None = Field(None, description="Its private key (PEM).")
     apns_ca_file: Path | None = Field(
         None, description="CA bundle to verify APNs with; system CAs when unset."
     )
     apns_topic: str = Field(
-        "", description="Pass type id of the certificate; the default apns-topic."
+        "", description="Pass type id the certificate is for (checked by status)."
     )
-    http_connect_timeout_s: float = 5.0
-    http_read_timeout_s: float = 15.0
+    http_connect_timeout_s: float = Field(5.0, description="Connect timeout of calls.")
+    http_read_timeout_s: float = Field(15.0, description="Read timeout of calls.")
     http_pool_size: int = Field(64, description="Connections per wallet per process.")
 
-    log_format: Literal["auto", "json", "console"] = "auto"
-    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: JSON unless stderr is a terminal."
+    )
+    log_level: str = Field("INFO", description="Level of the root logger.")
 
     @field_validator("retry_schedule_ms", mode="before")
     @classmethod
