@@ -14,8 +14,12 @@ from pipeline.db import session_scope
 from pipeline.settings import Settings, get_settings
 
 
-def sync_cards(card_ids: list[int], settings: Settings | None = None) -> int:
+def sync_cards(
+    card_ids: list[int], settings: Settings | None = None, *, trigger: str = "cards"
+) -> int:
     """Enqueue a sync of these cards as a run of their own; returns its id.
+
+    ``trigger`` names who asked, in the run's listing (``cards`` by default).
 
     Raises :class:`~pipeline.errors.CardNotFound` or
     :class:`~pipeline.errors.CardNotSyncable` naming the first bad id, before
@@ -28,7 +32,7 @@ def sync_cards(card_ids: list[int], settings: Settings | None = None) -> int:
         raise ValueError("no card ids given")
     with session_scope(settings.database_url) as session:
         ledger.check_syncable(session, card_ids)
-    run_id = runs.open_run(settings, "cards")
+    run_id = runs.open_run(settings, trigger)
     assert run_id is not None
     runs.dispatch(
         settings,

@@ -1,3 +1,10 @@
-"""Imports every command module, so that each registers its commands."""
+"""Imports every command module, so that each registers its commands.
 
-from pipeline.cli import core  # noqa: F401
+One line per module; the names are unused on purpose.
+"""
+
+from pipeline.cli import (  # noqa: F401
+    cards,
+    core,
+    runs,
+)
