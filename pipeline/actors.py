@@ -17,7 +17,7 @@ from dramatiq.middleware import CurrentMessage
 from periodiq import cron
 
 from pipeline import broker as broker_setup
-from pipeline import ledger, runs
+from pipeline import ledger, metrics, runs, wiring
 from pipeline.db import session_scope
 from pipeline.errors import (
     CardNotFound,
@@ -36,7 +36,10 @@ log = structlog.get_logger(__name__)
 
 settings = get_settings()
 broker = broker_setup.current()
-card_sync = CardSync(settings, Clients(settings))
+card_sync = CardSync(
+    settings,
+    Clients(settings, wiring.throttles(settings, getattr(broker, "client", None))),
+)
 thresholds = ledger.Thresholds(settings.alert_failure_rate, settings.alert_failed_cards)
 
 CARDS_QUEUE = settings.queue_name
@@ -65,6 +68,7 @@ def _card_died(message: MessageProxy, exception: BaseException | None) -> None:
             wallet=exception.wallet if isinstance(exception, WalletError) else None,
         )
     if pending is not None:
+        metrics.card_failed(getattr(exception, "wallet", None), kind)
         log.warning(
             "card.failed",
             run_id=run_id,
@@ -85,8 +89,12 @@ def _card_died(message: MessageProxy, exception: BaseException | None) -> None:
 def sync_card(run_id: int, card_id: int) -> None:
     """Write one card's current state to its wallets, as part of one run."""
     started = utcnow()
+    metrics.card_attempted()
     result = card_sync.run(run_id, card_id)
-    if result.status != "duplicate":
+    if result.status == "failed":
+        metrics.card_failed(None, ledger.CRASHED)  # logged as card.failed
+    elif result.status == "synced":
+        metrics.card_synced(result.wallets)
         log.info(
             "card.finished",
             outcome=result.status,
@@ -162,6 +170,7 @@ def collect_run(run_id: int, deadline: bool = False) -> None:
         )
     if report is None:
         return
+    metrics.run_closed(report)
     log.info("run.finished", **report)
     if report["alert"] or report["systemic"]:
         log.warning(

@@ -30,8 +30,14 @@ PERIODIC_SKIP_DELAY_S = 45 * 60
 _configured: Broker | None = None
 
 
-def build_broker(settings: Settings, *, in_process: bool = False) -> Broker:
-    """A broker with the pipeline's middleware; in-process or on Redis."""
+def build_broker(
+    settings: Settings, *, in_process: bool = False, metrics: bool = False
+) -> Broker:
+    """A broker with the pipeline's middleware; in-process or on Redis.
+
+    ``metrics`` adds the Prometheus middleware; only ``dramatiq workers``
+    processes ask for it, because only they boot it and fork its endpoint.
+    """
     middleware = [
         AgeLimit(),
         TimeLimit(),
@@ -46,6 +52,10 @@ def build_broker(settings: Settings, *, in_process: bool = False) -> Broker:
     ]
     if in_process:
         return StubBroker(middleware=middleware)
+    if metrics and settings.metrics_port:
+        from pipeline.middleware.metrics import WorkerMetrics
+
+        middleware.insert(0, WorkerMetrics())
     return RedisBroker(
         url=settings.broker_url,
         namespace=settings.broker_namespace,
@@ -55,12 +65,19 @@ def build_broker(settings: Settings, *, in_process: bool = False) -> Broker:
     )
 
 
-def setup(settings: Settings | None = None, *, in_process: bool = False) -> Broker:
+def setup(
+    settings: Settings | None = None,
+    *,
+    in_process: bool = False,
+    metrics: bool = False,
+) -> Broker:
     """Make the pipeline's broker the global one; call before importing actors."""
     global _configured
     if _configured is not None:
         return _configured
-    _configured = build_broker(settings or get_settings(), in_process=in_process)
+    _configured = build_broker(
+        settings or get_settings(), in_process=in_process, metrics=metrics
+    )
     dramatiq.set_broker(_configured)
     return _configured
 

@@ -8,10 +8,17 @@ message id and attempt to every line of one message's work.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
 import structlog
+
+
+def _add_pid(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Name the process: a host runs several workers, each a process."""
+    event.setdefault("pid", os.getpid())
+    return event
 
 
 def configure(level: str = "INFO", fmt: str = "auto") -> None:
@@ -21,6 +28,7 @@ def configure(level: str = "INFO", fmt: str = "auto") -> None:
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        _add_pid,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: Any = (

@@ -88,6 +88,41 @@ class Settings(BaseSettings):
     http_read_timeout_s: float = Field(15.0, description="Read timeout of calls.")
     http_pool_size: int = Field(64, description="Connections per wallet per process.")
 
+    google_rate_limit: float = Field(
+        0.0,
+        ge=0,
+        description="Google Wallet API requests per second, shared by every worker "
+        "process through Redis; 0 means unlimited.",
+    )
+    apns_rate_limit: float = Field(
+        0.0,
+        ge=0,
+        description="APNs pushes per second, shared by every worker process "
+        "through Redis; 0 means unlimited.",
+    )
+    rate_limit_cooldown_ms: int = Field(
+        5000,
+        ge=0,
+        description="After a 429 or a rate-limit reason, every process pauses "
+        "that wallet this long (or as long as Retry-After says).",
+    )
+    rate_limit_max_wait_ms: int = Field(
+        60_000,
+        ge=0,
+        description="Longest one call waits for a slot or a cool-down before it "
+        "fails as rate_limited and takes the card's normal retry.",
+    )
+    metrics_port: int = Field(
+        9191,
+        ge=0,
+        le=65535,
+        description="Port of a worker host's Prometheus endpoint (`dramatiq "
+        "workers` only); 0 turns metrics off.",
+    )
+    metrics_host: str = Field(
+        "0.0.0.0", description="Address the Prometheus endpoint listens on."
+    )
+
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: JSON unless stderr is a terminal."
     )

@@ -65,6 +65,7 @@ class Result:
     status: str  # "synced", "failed" or "duplicate"
     attempts: int
     cards_pending: int | None = None
+    wallets: tuple[str, ...] = ()  # the wallets a synced card was written to
 
 
 @dataclass
@@ -108,7 +109,8 @@ class CardSync:
                 .where(LoyaltyCard.id == card_id)
                 .values(last_synced_at=utcnow())
             )
-        return Result("synced", attempts, pending)
+        wallets = ("google",) * card.google_due + ("apple",) * card.apple_due
+        return Result("synced", attempts, pending, wallets)
 
     def _try(
         self,

@@ -2,7 +2,9 @@
 
 Clients are made on first use, after a worker process forked, and shared by
 its threads: one HTTP/2 connection to APNs and one connection pool and token
-for Google per process.
+for Google per process. Their transports take a slot from the wallet's
+throttle (``pipeline.throttle``) before each call, so the clients themselves
+know nothing of rate limits or Redis.
 """
 
 from __future__ import annotations
@@ -11,10 +13,19 @@ import threading
 from dataclasses import dataclass, field
 
 import httpx
+import redis
+from dramatiq.rate_limits.backends import RedisBackend, StubBackend
 from google.oauth2 import service_account
 
 from pipeline.errors import WalletConfigError
 from pipeline.settings import Settings
+from pipeline.throttle import (
+    MemoryCoolDown,
+    RedisCoolDown,
+    Throttle,
+    ThrottledTransport,
+    throttle,
+)
 from pipeline.wallets.apple import ApnsClient, client_tls_context
 from pipeline.wallets.google import SCOPE, GoogleWalletClient
 
@@ -34,7 +45,9 @@ def http_limits(settings: Settings) -> httpx.Limits:
     )
 
 
-def google_client(settings: Settings) -> GoogleWalletClient:
+def google_client(
+    settings: Settings, throttle: Throttle | None = None
+) -> GoogleWalletClient:
     """A Google Wallet client, or WalletConfigError saying what is missing."""
     path = settings.google_credentials_file
     if path is None:
@@ -49,11 +62,18 @@ def google_client(settings: Settings) -> GoogleWalletClient:
         raise WalletConfigError(
             f"cannot load the service-account key {path}: {exc}", wallet="google"
         ) from exc
-    http = httpx.Client(timeout=http_timeout(settings), limits=http_limits(settings))
+    http = httpx.Client(
+        timeout=http_timeout(settings),
+        transport=_transport(
+            httpx.HTTPTransport(limits=http_limits(settings)),
+            throttle,
+            settings.google_api_url,
+        ),
+    )
     return GoogleWalletClient(http, credentials, settings.google_api_url)
 
 
-def apns_client(settings: Settings) -> ApnsClient:
+def apns_client(settings: Settings, throttle: Throttle | None = None) -> ApnsClient:
     """An APNs client over HTTP/2, or WalletConfigError saying what is missing."""
     if settings.apns_cert_file is None or settings.apns_key_file is None:
         raise WalletConfigError(
@@ -63,13 +83,46 @@ def apns_client(settings: Settings) -> ApnsClient:
     tls = client_tls_context(
         settings.apns_cert_file, settings.apns_key_file, settings.apns_ca_file
     )
+    inner = httpx.HTTPTransport(http2=True, verify=tls, limits=http_limits(settings))
     http = httpx.Client(
-        http2=True,
-        verify=tls,
         timeout=http_timeout(settings),
-        limits=http_limits(settings),
+        transport=_transport(inner, throttle, settings.apns_url),
     )
     return ApnsClient(http, settings.apns_url)
+
+
+def _transport(
+    inner: httpx.HTTPTransport, throttle: Throttle | None, api_url: str
+) -> httpx.BaseTransport:
+    return inner if throttle is None else ThrottledTransport(inner, throttle, api_url)
+
+
+def throttles(
+    settings: Settings, redis_client: redis.Redis | None
+) -> dict[str, Throttle]:
+    """Each wallet's throttle: shared through Redis, or per process without it.
+
+    Without Redis (the in-process demo) a configured rate holds per process.
+    """
+    backend = (
+        StubBackend() if redis_client is None else RedisBackend(client=redis_client)
+    )
+    rates = {"google": settings.google_rate_limit, "apple": settings.apns_rate_limit}
+    prefix = f"{settings.broker_namespace}:wallet-rate"
+    return {
+        wallet: throttle(
+            wallet,
+            per_second,
+            backend,
+            MemoryCoolDown()
+            if redis_client is None
+            else RedisCoolDown(redis_client, f"{prefix}:{wallet}:cool-down"),
+            key=f"{prefix}:{wallet}",
+            cool_down_ms=settings.rate_limit_cooldown_ms,
+            max_wait_ms=settings.rate_limit_max_wait_ms,
+        )
+        for wallet, per_second in rates.items()
+    }
 
 
 @dataclass
@@ -83,6 +136,7 @@ class Clients:
     """
 
     settings: Settings
+    throttles: dict[str, Throttle] = field(default_factory=dict)
     _google: GoogleWalletClient | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _local: threading.local = field(default_factory=threading.local)
@@ -91,13 +145,17 @@ class Clients:
     def google(self) -> GoogleWalletClient:
         with self._lock:
             if self._google is None:
-                self._google = google_client(self.settings)
+                self._google = google_client(
+                    self.settings, self.throttles.get("google")
+                )
             return self._google
 
     def apple(self) -> ApnsClient:
         client: ApnsClient | None = getattr(self._local, "apns", None)
         if client is None:
-            client = self._local.apns = apns_client(self.settings)
+            client = self._local.apns = apns_client(
+                self.settings, self.throttles.get("apple")
+            )
             with self._lock:
                 self._apns_clients.append(client)
         return client

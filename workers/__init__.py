@@ -12,7 +12,7 @@ from pipeline.settings import get_settings as _get_settings
 
 _settings = _get_settings()
 _logs.configure(_settings.log_level, _settings.log_format)
-broker = _broker.setup(_settings)
+broker = _broker.setup(_settings, metrics=True)
 
 from pipeline import actors  # noqa: E402  (the broker must exist first)
 
