@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from pipeline import ledger
+from pipeline import ledger, runs
 from pipeline.advice import advice_by_kind
+from pipeline.db import session_scope
 from pipeline.errors import RunNotFound
 from pipeline.models import OutcomeStatus, RunStatus, SyncOutcome, SyncRun, utcnow
+from pipeline.settings import Settings
 
 #: Failed cards and pending ids shown in a table; --json always has them all.
 SHOWN_IN_TABLE = 20
@@ -259,6 +261,16 @@ def _alert_text(report: dict[str, Any]) -> str:
     if report["systemic"]:
         parts.append("many cards failed: likely a systemic problem")
     return "; ".join(parts)
+
+
+def wait_for_outcomes(
+    settings: Settings, run_id: int, timeout_s: float
+) -> dict[str, Any]:
+    """Each card's outcome once the run closes, or so far at the timeout."""
+    report = runs.wait_for_report(settings, run_id, timeout_s=timeout_s)
+    with session_scope(settings.database_url) as session:
+        cards = card_outcomes(session, run_id)
+    return {"run_id": run_id, "closed": report is not None, "cards": cards}
 
 
 def card_outcomes(session: Session, run_id: int) -> list[dict[str, Any]]:

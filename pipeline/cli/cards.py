@@ -10,7 +10,7 @@ import typer
 from dramatiq import Broker, Worker
 from dramatiq.brokers.redis import RedisBroker
 
-from pipeline import logs, reporting, runs
+from pipeline import logs, reporting
 from pipeline.cli.app import Exit, app, emit_json, fail
 from pipeline.cli.common import JsonOption, echo_lines, services
 from pipeline.db import session_scope
@@ -105,7 +105,7 @@ def _sync_on_workers(
     run_id = api.sync_cards(card_ids, settings)
     if not wait:
         return run_id, None
-    return run_id, _outcome(settings, run_id, timeout)
+    return run_id, reporting.wait_for_outcomes(settings, run_id, timeout)
 
 
 def _sync_inline(
@@ -117,7 +117,7 @@ def _sync_inline(
         settings = settings.model_copy(update={"retry_schedule_ms": ()})
     with _in_process_worker(settings):
         run_id = api.sync_cards(card_ids, settings, trigger="inline")
-        return run_id, _outcome(settings, run_id, timeout)
+        return run_id, reporting.wait_for_outcomes(settings, run_id, timeout)
 
 
 @contextmanager
@@ -136,13 +136,6 @@ def _in_process_worker(settings: Settings) -> Iterator[Broker]:
         yield broker
     finally:
         worker.stop()
-
-
-def _outcome(settings: Settings, run_id: int, timeout: float) -> dict[str, Any]:
-    report = runs.wait_for_report(settings, run_id, timeout_s=timeout)
-    with session_scope(settings.database_url) as session:
-        cards = reporting.card_outcomes(session, run_id)
-    return {"run_id": run_id, "closed": report is not None, "cards": cards}
 
 
 def _print_enqueued(run_id: int, card_ids: list[int], json_output: bool) -> None:

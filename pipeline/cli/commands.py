@@ -6,5 +6,6 @@ One line per module; the names are unused on purpose.
 from pipeline.cli import (  # noqa: F401
     cards,
     core,
+    dlq,
     runs,
 )

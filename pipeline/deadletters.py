@@ -1,0 +1,476 @@
+"""The dead-letter queues of the pipeline's two queues on Redis.
+
+Dramatiq's Redis broker keeps a queue's dead letters in a sorted set
+``<namespace>:<queue>.XQ`` (member: the Redis message id, score: when the
+message died, in ms) and their payloads in the hash ``<queue>.XQ.msgs``.
+The Redis message id is new on every enqueue, so a message is named here by
+Dramatiq's ``message_id``, which stays the same across its retries, and
+mapped to Redis ids by reading the payloads.
+
+Only the cards' queue and the control queue under the broker's namespace are
+read or changed, one entry at a time (``ZREM``/``HDEL``); nothing here flushes
+a queue, which would also drop its waiting and delayed messages.
+
+The payload in the dead-letter queue is the message as it was last
+enqueued: its ``retries`` and ``traceback`` are those of the attempt before
+the last one, or missing when the first attempt failed for good. The final
+error of a card comes from the ledger (``SyncOutcome``) instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import redis
+from dramatiq import Actor, Broker, Message
+from dramatiq.common import q_name
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from pipeline.models import SyncOutcome
+from pipeline.settings import Settings
+
+CARD_ACTOR = "sync_card"
+#: Shortest message id prefix accepted in place of a whole id.
+MIN_PREFIX = 6
+_PAGE = 500
+
+
+def control_queue(settings: Settings) -> str:
+    """The control queue's name, as ``pipeline.actors`` declares it."""
+    return f"{settings.queue_name}-control"
+
+
+def queue_names(settings: Settings) -> tuple[str, str]:
+    return settings.queue_name, control_queue(settings)
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """A client for the broker's Redis that gives up quickly when it is down."""
+    return redis.Redis.from_url(
+        settings.broker_url, socket_connect_timeout=3, socket_timeout=10
+    )
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One dead message: where it lies, when it died, and what it was."""
+
+    queue: str
+    redis_id: str
+    died_at: datetime
+    message: Message[Any] | None
+    undecodable: str | None = None
+
+    @property
+    def message_id(self) -> str:
+        return self.message.message_id if self.message else f"redis:{self.redis_id}"
+
+    @property
+    def actor(self) -> str | None:
+        return self.message.actor_name if self.message else None
+
+    @property
+    def run_id(self) -> int | None:
+        return self._int_kwarg("run_id")
+
+    @property
+    def card_id(self) -> int | None:
+        return self._int_kwarg("card_id") if self.actor == CARD_ACTOR else None
+
+    @property
+    def ledger_key(self) -> tuple[int, int] | None:
+        """(run, card) of a card sync, where the ledger keeps its outcome."""
+        if self.run_id is None or self.card_id is None:
+            return None
+        return self.run_id, self.card_id
+
+    def _int_kwarg(self, name: str) -> int | None:
+        value = self.message.kwargs.get(name) if self.message else None
+        return value if isinstance(value, int) else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The entry as the JSON of ``dlq list`` shows it."""
+        options = self.message.options if self.message else {}
+        return {
+            "message_id": self.message_id,
+            "redis_message_id": self.redis_id,
+            "queue": self.queue,
+            "actor": self.actor,
+            "args": list(self.message.args) if self.message else None,
+            "kwargs": dict(self.message.kwargs) if self.message else None,
+            "run_id": self.run_id,
+            "card_id": self.card_id,
+            "died_at": self.died_at.isoformat(),
+            "enqueued_at": _from_ms(self.message.message_timestamp).isoformat()
+            if self.message
+            else None,
+            "payload_retries": options.get("retries", 0),
+            "undecodable": self.undecodable,
+        }
+
+    def payload_error(self) -> str | None:
+        """The last line of the traceback Dramatiq stored on the payload.
+
+        It belongs to the attempt before the last one (or is missing), so it is
+        shown only where the ledger has nothing better.
+        """
+        traceback = self.message.options.get("traceback") if self.message else None
+        if not isinstance(traceback, str) or not traceback.strip():
+            return None
+        return traceback.strip().splitlines()[-1]
+
+
+def _from_ms(milliseconds: float) -> datetime:
+    return datetime.fromtimestamp(milliseconds / 1000, UTC)
+
+
+def _to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _decode(raw: bytes) -> tuple[Message[Any] | None, str | None]:
+    try:
+        return Message.decode(raw), None
+    except Exception as error:  # a foreign or corrupt payload must not stop a listing
+        return None, f"{type(error).__name__}: {error}"
+
+
+class DeadLetterQueue:
+    """The dead letters of the pipeline's queues under one broker namespace."""
+
+    def __init__(
+        self, client: redis.Redis, namespace: str, queues: Iterable[str]
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.queues = tuple(queues)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeadLetterQueue:
+        return cls(
+            redis_client(settings), settings.broker_namespace, queue_names(settings)
+        )
+
+    def _key(self, queue: str, suffix: str = "") -> str:
+        return f"{self.namespace}:{queue}{suffix}"
+
+    def entries(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[DeadLetter]:
+        """Every dead letter of both queues, newest first."""
+        low = _to_ms(since) if since else "-inf"
+        high = _to_ms(until) if until else "+inf"
+        found = [
+            entry for queue in self.queues for entry in self._read(queue, low, high)
+        ]
+        return sorted(found, key=lambda entry: entry.died_at, reverse=True)
+
+    def _read(
+        self, queue: str, low: int | str, high: int | str
+    ) -> Iterator[DeadLetter]:
+        # redis-py types its replies loosely; these are bytes and floats.
+        scored: list[tuple[bytes, float]] = cast(
+            Any,
+            self.client.zrangebyscore(
+                self._key(queue, ".XQ"), low, high, withscores=True
+            ),
+        )
+        for start in range(0, len(scored), _PAGE):
+            page = scored[start : start + _PAGE]
+            ids = [member for member, _ in page]
+            payloads: list[bytes | None] = cast(
+                Any, self.client.hmget(self._key(queue, ".XQ.msgs"), ids)
+            )
+            for (member, score), raw in zip(page, payloads, strict=True):
+                yield self._entry(queue, member, score, raw)
+
+    def _entry(
+        self, queue: str, member: bytes, score: float, raw: bytes | None
+    ) -> DeadLetter:
+        message: Message[Any] | None = None
+        problem: str | None = "the payload is missing"
+        if raw is not None:
+            message, problem = _decode(raw)
+        return DeadLetter(queue, member.decode(), _from_ms(score), message, problem)
+
+    def find(self, message_id: str) -> list[DeadLetter]:
+        """Dead letters of one message, by its whole id or an unambiguous prefix.
+
+        Raises :class:`AmbiguousMessageId` when a prefix names several messages.
+        """
+        entries = self.entries()
+        exact = [entry for entry in entries if entry.message_id == message_id]
+        if exact or len(message_id) < MIN_PREFIX:
+            return exact
+        matches = [e for e in entries if e.message_id.startswith(message_id)]
+        names = sorted({entry.message_id for entry in matches})
+        if len(names) > 1:
+            raise AmbiguousMessageId(message_id, names)
+        return matches
+
+    def remove(self, entries: Iterable[DeadLetter]) -> int:
+        """Delete these dead letters, and nothing else; returns how many went."""
+        with self.client.pipeline(transaction=True) as pipe:
+            listed = list(entries)
+            for entry in listed:
+                pipe.zrem(self._key(entry.queue, ".XQ"), entry.redis_id)
+                pipe.hdel(self._key(entry.queue, ".XQ.msgs"), entry.redis_id)
+            results = pipe.execute()
+        return int(sum(results[0::2]))
+
+    def depths(self) -> dict[str, dict[str, int]]:
+        """Per queue: messages waiting, taken by a worker, delayed, and dead."""
+        depths = {}
+        for queue in self.queues:
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.llen(self._key(queue))
+                pipe.hlen(self._key(queue, ".msgs"))
+                pipe.hlen(self._key(queue, ".DQ.msgs"))
+                pipe.zcard(self._key(queue, ".XQ"))
+                waiting, stored, delayed, dead = pipe.execute()
+            depths[queue] = {
+                "queued": int(waiting),
+                "in_flight": max(0, int(stored) - int(waiting)),
+                "delayed": int(delayed),
+                "dead": int(dead),
+            }
+        return depths
+
+
+class AmbiguousMessageId(ValueError):
+    """A message id prefix matches more than one dead message."""
+
+    def __init__(self, prefix: str, candidates: list[str]) -> None:
+        shown = ", ".join(candidates[:5])
+        super().__init__(
+            f"message id {prefix!r} matches {len(candidates)} dead messages "
+            f"({shown}); give more of it"
+        )
+        self.candidates = candidates
+
+
+def select_entries(
+    entries: Iterable[DeadLetter],
+    *,
+    actor: str | None = None,
+    card_id: int | None = None,
+) -> list[DeadLetter]:
+    """The entries of one actor and/or one card."""
+    return [
+        entry
+        for entry in entries
+        if (actor is None or entry.actor == actor)
+        and (card_id is None or entry.card_id == card_id)
+    ]
+
+
+def final_errors(
+    session: Session, entries: Iterable[DeadLetter]
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """The ledger's outcome of each dead card message, keyed by (run, card)."""
+    keys = {entry.ledger_key for entry in entries if entry.ledger_key}
+    if not keys:
+        return {}
+    rows = session.scalars(
+        select(SyncOutcome).where(
+            tuple_(SyncOutcome.run_id, SyncOutcome.card_id).in_(sorted(keys))
+        )
+    )
+    return {
+        (row.run_id, row.card_id): {
+            "status": row.status,
+            "error_kind": row.error_kind,
+            "error_message": row.error_message,
+            "attempts": row.attempts,
+            "wallet": row.wallet,
+            "recorded_at": row.updated_at.isoformat(),
+        }
+        for row in rows
+    }
+
+
+def describe(entry: DeadLetter, outcome: dict[str, Any] | None) -> dict[str, Any]:
+    """An entry with its final error: the ledger's, else the payload's.
+
+    ``error_source`` says which: ``ledger`` (the card's recorded outcome),
+    ``payload`` (Dramatiq's stored traceback, possibly of an earlier attempt),
+    ``unreadable`` (the payload does not decode; ``error`` says why) or
+    ``none``.
+    """
+    described = entry.as_dict()
+    if outcome is not None:
+        described.update(
+            outcome=outcome["status"],
+            error_kind=outcome["error_kind"],
+            error=outcome["error_message"],
+            attempts=outcome["attempts"],
+            wallet=outcome["wallet"],
+            error_source="ledger",
+        )
+        return described
+    payload_error = entry.payload_error()
+    described.update(
+        outcome=None,
+        error_kind=None,
+        error=payload_error or entry.undecodable,
+        attempts=described["payload_retries"] + 1 if entry.message else None,
+        wallet=None,
+        error_source="payload"
+        if payload_error
+        else "unreadable"
+        if entry.undecodable
+        else "none",
+    )
+    return described
+
+
+#: Options of a dead payload that belong to its previous life: the retry
+#: count and traceback (so the full retry schedule applies again), the Redis
+#: id and delay, and periodiq's ``scheduled_at`` (a late one is skipped).
+RESET_OPTIONS = frozenset(
+    {"retries", "traceback", "requeue_timestamp", "eta", "redis_message_id"}
+    | {"scheduled_at"}
+)
+
+
+@dataclass
+class RequeuePlan:
+    """What a requeue will send, what it will drop, and what it leaves."""
+
+    cards: list[DeadLetter]
+    superseded: dict[int, list[DeadLetter]]
+    others: list[DeadLetter]
+    skipped: list[tuple[DeadLetter, str]]
+
+    @property
+    def empty(self) -> bool:
+        return not self.cards and not self.others
+
+
+def plan_requeue(
+    session: Session, entries: Iterable[DeadLetter], known_actors: Iterable[str]
+) -> RequeuePlan:
+    """Sort entries into card syncs, other messages, and ones that cannot go.
+
+    Several dead letters of one card become one sync of that card (the
+    newest); the older ones are removed with it. A message whose actor no
+    longer exists, whose payload does not decode, or whose card can no longer
+    be synced is skipped and stays in the dead-letter queue.
+    """
+    known = set(known_actors)
+    plan = RequeuePlan([], {}, [], [])
+    for entry in sorted(entries, key=lambda e: e.died_at, reverse=True):
+        reason = _cannot_requeue(session, entry, known)
+        if reason is not None:
+            plan.skipped.append((entry, reason))
+        elif entry.card_id is None:
+            plan.others.append(entry)
+        elif entry.card_id in plan.superseded:
+            plan.superseded[entry.card_id].append(entry)
+        else:
+            plan.cards.append(entry)
+            plan.superseded[entry.card_id] = []
+    return plan
+
+
+def _cannot_requeue(session: Session, entry: DeadLetter, known: set[str]) -> str | None:
+    from pipeline.errors import CardNotFound, CardNotSyncable
+    from pipeline.ledger import check_syncable
+
+    if entry.message is None:
+        return f"the payload cannot be read ({entry.undecodable}); purge it"
+    if entry.actor not in known:
+        return f"actor {entry.actor!r} no longer exists; purge it"
+    if entry.actor != CARD_ACTOR:
+        return None
+    if entry.card_id is None or entry.run_id is None:
+        return "a sync_card message without an integer run_id and card_id; purge it"
+    try:
+        check_syncable(session, [entry.card_id])
+    except (CardNotFound, CardNotSyncable) as error:
+        return f"{error}; purge it"
+    return None
+
+
+def fresh_copy(message: Message[Any], **kwargs: Any) -> Message[Any]:
+    """The message as new: same id, retries reset, ``kwargs`` replaced."""
+    options = {k: v for k, v in message.options.items() if k not in RESET_OPTIONS}
+    return Message(
+        queue_name=q_name(message.queue_name),
+        actor_name=message.actor_name,
+        args=message.args,
+        kwargs={**message.kwargs, **kwargs},
+        options=options,
+        message_id=message.message_id,
+        message_timestamp=_to_ms(datetime.now(UTC)),
+    )
+
+
+@dataclass(frozen=True)
+class Requeued:
+    """What a requeue sent: the run its cards went into, and each message."""
+
+    run_id: int | None
+    messages: list[dict[str, Any]]
+    removed: int
+
+
+def requeue(
+    settings: Settings,
+    dlq: DeadLetterQueue,
+    plan: RequeuePlan,
+    broker: Broker,
+    collect_run: Actor[Any, Any],
+) -> Requeued:
+    """Send the plan's messages again, then take each out of the dead letters.
+
+    Card syncs go into a new run of their own (trigger ``requeue``): the run a
+    card died in keeps its recorded failure and report, and the new run gets a
+    fresh pending outcome, report and deadline, as ``sync-card`` would. Each
+    entry is removed only after its copy is enqueued, so a crash in between
+    leaves a duplicate (harmless: syncs are idempotent), never a loss.
+    """
+    run_id = _open_requeue_run(settings, plan, collect_run) if plan.cards else None
+    sent: list[dict[str, Any]] = []
+    removed = 0
+    for entry in [*plan.cards, *plan.others]:
+        assert entry.message is not None
+        new_kwargs = {"run_id": run_id} if entry.card_id is not None else {}
+        copy = fresh_copy(entry.message, **new_kwargs)
+        broker.enqueue(copy)
+        gone = [entry, *plan.superseded.get(entry.card_id or 0, [])]
+        removed += dlq.remove(gone if entry.card_id is not None else [entry])
+        sent.append(
+            {
+                "message_id": copy.message_id,
+                "actor": copy.actor_name,
+                "card_id": entry.card_id,
+                "run_id": copy.kwargs.get("run_id"),
+                "from_run_id": entry.run_id,
+            }
+        )
+    return Requeued(run_id, sent, removed)
+
+
+def _open_requeue_run(
+    settings: Settings, plan: RequeuePlan, collect_run: Actor[Any, Any]
+) -> int:
+    from pipeline import ledger, runs
+    from pipeline.db import session_scope
+
+    run_id = runs.open_run(settings, "requeue")
+    assert run_id is not None
+    card_ids = [entry.card_id for entry in plan.cards if entry.card_id is not None]
+    with session_scope(settings.database_url) as session:
+        ledger.add_cards(session, run_id, card_ids)
+    # Armed before the cards go out: if sending stops halfway, the deadline
+    # still closes the run and reports the cards that never went as lost.
+    collect_run.send_with_options(
+        kwargs={"run_id": run_id, "deadline": True},
+        delay=settings.run_deadline_s * 1000,
+    )
+    return run_id
