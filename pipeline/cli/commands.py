@@ -8,4 +8,5 @@ from pipeline.cli import (  # noqa: F401
     core,
     dlq,
     runs,
+    status,
 )

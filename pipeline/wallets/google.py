@@ -178,6 +178,26 @@ class GoogleWalletClient:
         """Obtain a token, raising the wallet error that would stop a run."""
         self._token(force=True)
 
+    def check_issuer(self, issuer_id: str) -> None:
+        """Read one loyalty class of the issuer: the cheapest call that proves
+        the service account may act for it. Raises the error a run would get."""
+        try:
+            response = self._call(
+                "GET",
+                "/loyaltyClass",
+                issuer_id,
+                params={"issuerId": issuer_id, "maxResults": "1"},
+            )
+        except _ObjectMissing as exc:
+            raise WalletConfigError(
+                f"issuer {issuer_id} does not exist; "
+                "check WALLET_SYNC_GOOGLE_ISSUER_ID",
+                wallet=WALLET,
+                target=issuer_id,
+                status=404,
+            ) from exc
+        json_body(response, WALLET, issuer_id)
+
     def _patch(self, obj: GoogleObject) -> None:
         path = f"/loyaltyObject/{obj.object_id}"
         response = self._call("PATCH", path, obj.object_id, json=obj.patch_body())
@@ -206,25 +226,38 @@ class GoogleWalletClient:
         json_body(response, WALLET, obj.object_id)
 
     def _call(
-        self, method: str, path: str, target: str, json: Any = None
+        self,
+        method: str,
+        path: str,
+        target: str,
+        json: Any = None,
+        params: dict[str, str] | None = None,
     ) -> httpx.Response:
-        response = self._send(method, path, target, json, self._token())
+        query = {"prettyPrint": "false", **(params or {})}
+        response = self._send(method, path, target, json, self._token(), query)
         if response.status_code == 401:
             # The token may have been revoked early: one fresh token, one retry.
-            response = self._send(method, path, target, json, self._token(force=True))
+            token = self._token(force=True)
+            response = self._send(method, path, target, json, token, query)
         if response.is_success:
             return response
         raise self._error(response, target)
 
     def _send(
-        self, method: str, path: str, target: str, json: Any, token: str
+        self,
+        method: str,
+        path: str,
+        target: str,
+        json: Any,
+        token: str,
+        params: dict[str, str],
     ) -> httpx.Response:
         with transport_errors(WALLET, target):
             return self._http.request(
                 method,
                 self._base_url + path,
                 json=json,
-                params={"prettyPrint": "false"},
+                params=params,
                 headers={"authorization": f"Bearer {token}"},
             )
 
