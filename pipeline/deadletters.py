@@ -109,6 +109,7 @@ class DeadLetter:
             if self.message
             else None,
             "payload_retries": options.get("retries", 0),
+            "payload_error": self.payload_error(),
             "undecodable": self.undecodable,
         }
 
@@ -154,6 +155,16 @@ class DeadLetterQueue:
         return cls(
             redis_client(settings), settings.broker_namespace, queue_names(settings)
         )
+
+    def close(self) -> None:
+        """Close the Redis connections."""
+        self.client.close()
+
+    def __enter__(self) -> DeadLetterQueue:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _key(self, queue: str, suffix: str = "") -> str:
         return f"{self.namespace}:{queue}{suffix}"

@@ -390,13 +390,14 @@ def _expiry_check(
 ) -> Check:
     not_after = certificate.not_valid_after_utc
     not_before = certificate.not_valid_before_utc
-    days = int((not_after - now).total_seconds() // 86400)
+    days = (not_after - now).days
     date = not_after.date().isoformat()
     data: dict[str, Any] = {"not_after": not_after.isoformat(), "days_left": days}
     if now >= not_after:
+        ago = (now - not_after).days
         return failed(
             "apple.expiry",
-            f"the APNs certificate {cert_file} expired on {date} ({-days} day(s) "
+            f"the APNs certificate {cert_file} expired on {date} ({ago} day(s) "
             "ago); renew the Pass Type ID certificate in the Apple Developer "
             "portal and replace the file",
             **data,
@@ -417,6 +418,16 @@ def _expiry_check(
     return ok("apple.expiry", f"valid until {date} ({days} days)", **data)
 
 
+def _dropped_after_connect(error: BaseException) -> bool:
+    """The connection was made, then closed by the server before any answer."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, httpx.ConnectError | httpx.TimeoutException):
+            return False
+        seen = seen.__cause__ or seen.__context__
+    return True
+
+
 def _apns_probe(settings: Settings) -> Check:
     """A TLS handshake with APNs presenting the certificate, and one GET."""
     assert settings.apns_cert_file is not None
@@ -434,6 +445,14 @@ def _apns_probe(settings: Settings) -> Check:
         ):
             response = http.get(url)
     except WalletError as error:
+        if isinstance(error, TransientWalletError) and _dropped_after_connect(error):
+            # With TLS 1.3 a refused client certificate shows up as the server
+            # closing the connection right after the handshake.
+            return failed(
+                "apple.connection",
+                f"APNs closed the connection after the TLS handshake ({error}): "
+                "it refuses the certificate (expired, revoked or not Apple's?)",
+            )
         cause = (
             Cause.UNAVAILABLE
             if isinstance(error, TransientWalletError)

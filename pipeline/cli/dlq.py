@@ -89,8 +89,7 @@ def list_dead(
     """
     settings = get_settings()
     moment = _option(parse_moment, "--since", since)
-    with services():
-        dlq = DeadLetterQueue.from_settings(settings)
+    with services(), DeadLetterQueue.from_settings(settings) as dlq:
         entries = deadletters.select_entries(
             dlq.entries(since=moment), actor=actor, card_id=card
         )
@@ -153,8 +152,7 @@ def show(
     Example: wallet-sync dlq show 3f2a9c1e
     """
     settings = get_settings()
-    with services():
-        dlq = DeadLetterQueue.from_settings(settings)
+    with services(), DeadLetterQueue.from_settings(settings) as dlq:
         entries = _find(dlq, [message_id])
         described = _described(settings, entries)
     if json_output:
@@ -282,19 +280,19 @@ def _requeue(
     broker = broker_setup.setup(settings)
     from pipeline import actors
 
-    dlq = DeadLetterQueue.from_settings(settings)
-    if message_ids:
-        entries = _find(dlq, message_ids)
-    else:
-        entries = deadletters.select_entries(dlq.entries(), card_id=card)
-        if card is not None and not entries:
-            fail(f"no dead sync_card message for card {card}", Exit.NOT_FOUND)
-    with session_scope(settings.database_url) as session:
-        plan = deadletters.plan_requeue(session, entries, broker.actors)
-    if message_ids and plan.skipped:
-        reasons = "; ".join(f"{e.message_id}: {why}" for e, why in plan.skipped)
-        fail(f"nothing was requeued: {reasons}", Exit.FAILED)
-    done = deadletters.requeue(settings, dlq, plan, broker, actors.collect_run)
+    with DeadLetterQueue.from_settings(settings) as dlq:
+        if message_ids:
+            entries = _find(dlq, message_ids)
+        else:
+            entries = deadletters.select_entries(dlq.entries(), card_id=card)
+            if card is not None and not entries:
+                fail(f"no dead sync_card message for card {card}", Exit.NOT_FOUND)
+        with session_scope(settings.database_url) as session:
+            plan = deadletters.plan_requeue(session, entries, broker.actors)
+        if message_ids and plan.skipped:
+            reasons = "; ".join(f"{e.message_id}: {why}" for e, why in plan.skipped)
+            fail(f"nothing was requeued: {reasons}", Exit.FAILED)
+        done = deadletters.requeue(settings, dlq, plan, broker, actors.collect_run)
     result: dict[str, Any] = {
         "run_id": done.run_id,
         "requeued": done.messages,
@@ -361,8 +359,7 @@ def purge(
     settings = get_settings()
     age = _option(parse_duration, "--older-than", older_than)
     cutoff = datetime.now(UTC) - age if age else None
-    with services():
-        dlq = DeadLetterQueue.from_settings(settings)
+    with services(), DeadLetterQueue.from_settings(settings) as dlq:
         entries = _find(dlq, message_ids) if message_ids else dlq.entries()
         entries = [e for e in entries if cutoff is None or e.died_at < cutoff]
         entries = deadletters.select_entries(entries, actor=actor, card_id=card)
