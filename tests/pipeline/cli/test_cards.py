@@ -33,7 +33,7 @@ def wallet_sync(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
 def test_sync_card_waits_and_prints_each_cards_outcome(cli: Cli) -> None:
     """One card syncs, one is rejected: kind, message, attempts; exit 1."""
     fine, rejected = cli.cards(2)
-    cli.pipeline.google.add_fault(target=rejected.google_object_id, status=400)
+    cli.pipeline.google.add_fault(target=str(rejected.google_object_id), status=400)
 
     code, outcome = cli.json("sync-card", str(fine.id), str(rejected.id), "--wait")
 
@@ -46,6 +46,7 @@ def test_sync_card_waits_and_prints_each_cards_outcome(cli: Cli) -> None:
     assert cards[rejected.id]["attempts"] == 1
     assert "HTTP 400" in cards[rejected.id]["error_message"]
     stored = cli.pipeline.google.stored(str(fine.google_object_id))
+    assert stored is not None
     assert stored["loyaltyPoints"]["balance"] == {"int": fine.points_balance}
 
 
@@ -84,8 +85,8 @@ def test_inline_sync_runs_in_process_with_the_retry_schedule(cli: Cli) -> None:
     """--inline needs no worker: a transient 503 is retried, the run reported."""
     flaky, rejected = cli.cards(2)
     google = cli.pipeline.google
-    google.add_fault(target=flaky.google_object_id, status=503, times=1)
-    google.add_fault(target=rejected.google_object_id, status=400)
+    google.add_fault(target=str(flaky.google_object_id), status=503, times=1)
+    google.add_fault(target=str(rejected.google_object_id), status=400)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("WALLET_SYNC_")},
         **environment_of(cli.pipeline.settings),
@@ -109,7 +110,9 @@ def test_inline_sync_runs_in_process_with_the_retry_schedule(cli: Cli) -> None:
 def test_no_retry_makes_an_inline_sync_fail_at_the_first_error(cli: Cli) -> None:
     """--no-retry gives one attempt; without --inline it is a usage error."""
     (flaky,) = cli.cards(1)
-    cli.pipeline.google.add_fault(target=flaky.google_object_id, status=503, times=1)
+    cli.pipeline.google.add_fault(
+        target=str(flaky.google_object_id), status=503, times=1
+    )
 
     assert cli("sync-card", str(flaky.id), "--no-retry").exit_code == Exit.USAGE
     env = {**os.environ, **environment_of(cli.pipeline.settings)}

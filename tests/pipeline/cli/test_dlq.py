@@ -77,7 +77,7 @@ def test_requeue_by_card_sends_one_sync_for_several_dead_letters(
     """Two dead syncs of one card become one requeued sync; both leave the queue."""
     cli = empty_dlq
     (card,) = cli.cards(1)
-    cli.pipeline.google.add_fault(target=card.google_object_id, status=400)
+    cli.pipeline.google.add_fault(target=str(card.google_object_id), status=400)
     for _ in range(2):
         assert cli("sync-card", str(card.id), "--wait").exit_code == Exit.FAILED
     assert len(cli.json("dlq", "list")[1]) == 2
@@ -179,7 +179,7 @@ def test_the_control_queue_name_matches_the_actors(cli: Cli) -> None:
 
 def _bury(cli: Cli, queue: str, actor: str, age_s: float = 0, **kwargs: Any) -> str:
     """Put a dead message straight into a queue's dead letters; its id."""
-    message = Message(
+    message: Message[Any] = Message(
         queue_name=queue, actor_name=actor, args=(), kwargs=kwargs, options={}
     )
     _bury_raw(cli, queue, f"redis-{message.message_id}", message.encode(), age_s)

@@ -13,7 +13,7 @@ def test_runs_lists_the_newest_first_with_failures_and_rate(cli: Cli) -> None:
     """Two runs: the second, with one of two cards failed, comes first."""
     first = cli.pipeline.run()
     rejected, _fine = cli.cards(2)
-    cli.pipeline.google.add_fault(target=rejected.google_object_id, status=400)
+    cli.pipeline.google.add_fault(target=str(rejected.google_object_id), status=400)
     second = cli.pipeline.run()
 
     code, rows = cli.json("runs")
@@ -49,8 +49,8 @@ def test_runs_filters_by_status(cli: Cli) -> None:
 def test_report_names_each_failure_with_its_message_and_advice(cli: Cli) -> None:
     """Kind, last message and attempts per failed card, advice per kind."""
     rejected, flaky, _fine = cli.cards(3)
-    cli.pipeline.google.add_fault(target=rejected.google_object_id, status=400)
-    cli.pipeline.google.add_fault(target=flaky.google_object_id, status=503)
+    cli.pipeline.google.add_fault(target=str(rejected.google_object_id), status=400)
+    cli.pipeline.google.add_fault(target=str(flaky.google_object_id), status=503)
     run_id = cli.pipeline.run()["run_id"]
 
     code, report = cli.json("report", str(run_id))
