@@ -45,7 +45,7 @@ class Settings(BaseSettings):
         description="A worker silent this long is presumed dead; its messages return.",
     )
     maintenance_chance: int = Field(
-        50_000,
+        200_000,
         description="Per-million chance that a broker call runs dead-worker recovery.",
     )
 

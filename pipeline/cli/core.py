@@ -165,6 +165,13 @@ def emulate(
     workdir: Annotated[
         Path, typer.Option(help="Where keys and certificates are generated.")
     ] = Path(".wallet-sync/emulators"),
+    public_host: Annotated[
+        str | None,
+        typer.Option(
+            help="Name the workers reach the emulators by, when not --host "
+            "(a compose service name while listening on 0.0.0.0)."
+        ),
+    ] = None,
 ) -> None:
     """Run the Google Wallet and APNs emulators until interrupted.
 
@@ -173,7 +180,7 @@ def emulate(
     """
     from pipeline.emulators import serve
 
-    serve(host, google_port, apns_port, env_file, workdir)
+    serve(host, google_port, apns_port, env_file, workdir, public_host=public_host)
 
 
 def _print_report(report: dict[str, Any]) -> None:

@@ -17,6 +17,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
+        "--public-host",
+        help="name clients reach the emulators by, when not --host "
+        "(e.g. a compose service name while listening on 0.0.0.0)",
+    )
+    parser.add_argument(
         "--google-port",
         type=int,
         default=DEFAULT_GOOGLE_PORT,
@@ -63,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         args.workdir,
         issuer_id=args.issuer_id,
         latency_ms=args.latency_ms,
+        public_host=args.public_host,
     )
 
 

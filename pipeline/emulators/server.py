@@ -43,6 +43,8 @@ class EmulatorOptions:
     """Everything that shapes a pair of emulators, with test-friendly defaults."""
 
     host: str = "127.0.0.1"
+    #: The name clients use, when it is not ``host`` (``0.0.0.0`` in a container).
+    public_host: str | None = None
     google_port: int = 0
     apns_port: int = 0
     issuer_id: str = DEFAULT_ISSUER_ID
@@ -60,8 +62,9 @@ class EmulatorServers:
         self._google_socket = _listen(options.host, options.google_port)
         self._apns_socket = _listen(options.host, options.apns_port)
         try:
-            self.google_url = _url("http", options.host, self._google_socket)
-            self.apns_url = _url("https", options.host, self._apns_socket)
+            shown = options.public_host or options.host
+            self.google_url = _url("http", shown, self._google_socket)
+            self.apns_url = _url("https", shown, self._apns_socket)
             self.pki = _pki(workdir / "apns", options)
             self.google = GoogleEmulator(
                 GoogleSettings(
@@ -121,7 +124,8 @@ def client_ssl_context(
 
 
 def _pki(directory: Path, options: EmulatorOptions) -> TestPki:
-    hosts = tuple(dict.fromkeys((options.host, "127.0.0.1", "localhost", "::1")))
+    named = (options.public_host or options.host, options.host)
+    hosts = tuple(dict.fromkeys((*named, "127.0.0.1", "localhost", "::1")))
     return generate_pki(
         directory,
         pass_type_id=options.pass_type_id,

@@ -209,14 +209,18 @@ def serve(
     issuer_id: str = DEFAULT_ISSUER_ID,
     pass_type_id: str = DEFAULT_PASS_TYPE_ID,
     latency_ms: float = 0.0,
+    public_host: str | None = None,
 ) -> None:
     """Serve both emulators in the foreground until SIGINT or SIGTERM.
 
     With `env_file`, the pipeline settings are written there once both
     servers accept connections, so a script can wait for the file to appear.
+    `public_host` is the name other machines reach them by (URLs in the
+    settings, the APNs server certificate), when it is not `host`.
     """
     options = EmulatorOptions(
         host=host,
+        public_host=public_host,
         google_port=google_port,
         apns_port=apns_port,
         issuer_id=issuer_id,
