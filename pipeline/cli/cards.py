@@ -12,7 +12,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from pipeline import logs, reporting
 from pipeline.cli.app import Exit, app, emit_json, fail
-from pipeline.cli.common import JsonOption, echo_lines, services
+from pipeline.cli.common import JsonOption, echo_lines, quiet_logs, services
 from pipeline.db import session_scope
 from pipeline.errors import CardNotFound, CardNotSyncable
 from pipeline.ledger import check_syncable
@@ -60,9 +60,11 @@ def sync_card(
     if no_retry and not inline:
         fail("--no-retry only applies with --inline", Exit.USAGE)
     settings = get_settings()
-    logs.configure(
-        "WARNING" if json_output else settings.log_level, settings.log_format
-    )
+    if inline and not json_output:
+        # The sync runs here: its log lines are what one debugs with.
+        logs.configure(settings.log_level, settings.log_format)
+    else:
+        quiet_logs(settings)
     outcome: dict[str, Any] | None
     with services():
         _check_cards(settings, card_ids)

@@ -12,7 +12,9 @@ import typer
 from dramatiq.errors import BrokerError
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from pipeline import logs
 from pipeline.cli.app import Exit, fail
+from pipeline.settings import Settings
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")
@@ -45,6 +47,12 @@ def services() -> Iterator[None]:
             Exit.UNAVAILABLE,
             hint="check WALLET_SYNC_BROKER_URL and that Redis is running",
         )
+
+
+def quiet_logs(settings: Settings) -> None:
+    """Send log lines to stderr, warnings and errors only, so stdout stays the
+    command's own output (structlog would print to stdout unconfigured)."""
+    logs.configure("WARNING", settings.log_format)
 
 
 def echo_lines(lines: list[str]) -> None:

@@ -15,9 +15,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from pipeline import deadletters, reporting
+from pipeline import requeue as requeuing
 from pipeline.advice import advice_for
 from pipeline.cli.app import Exit, app, emit_json, fail
-from pipeline.cli.common import JsonOption, echo_lines, services
+from pipeline.cli.common import JsonOption, echo_lines, quiet_logs, services
 from pipeline.db import session_scope
 from pipeline.deadletters import AmbiguousMessageId, DeadLetter, DeadLetterQueue
 from pipeline.settings import Settings, get_settings
@@ -256,6 +257,7 @@ def requeue(
     if chosen != 1:
         fail("give MESSAGE_IDs, --all or --card (exactly one of them)", Exit.USAGE)
     settings = get_settings()
+    quiet_logs(settings)
     with services():
         result = _requeue(settings, message_ids or [], card, wait, timeout)
     _print_requeued(result, json_output)
@@ -288,11 +290,11 @@ def _requeue(
             if card is not None and not entries:
                 fail(f"no dead sync_card message for card {card}", Exit.NOT_FOUND)
         with session_scope(settings.database_url) as session:
-            plan = deadletters.plan_requeue(session, entries, broker.actors)
+            plan = requeuing.plan_requeue(session, entries, broker.actors)
         if message_ids and plan.skipped:
             reasons = "; ".join(f"{e.message_id}: {why}" for e, why in plan.skipped)
             fail(f"nothing was requeued: {reasons}", Exit.FAILED)
-        done = deadletters.requeue(settings, dlq, plan, broker, actors.collect_run)
+        done = requeuing.requeue(settings, dlq, plan, broker, actors.collect_run)
     result: dict[str, Any] = {
         "run_id": done.run_id,
         "requeued": done.messages,

@@ -6,7 +6,7 @@ import typer
 
 from pipeline import health, reporting
 from pipeline.cli.app import Exit, app, emit_json
-from pipeline.cli.common import JsonOption, echo_lines
+from pipeline.cli.common import JsonOption, echo_lines, quiet_logs
 from pipeline.settings import get_settings
 
 #: The exit code of the most serious failed check wins, in this order.
@@ -38,7 +38,9 @@ def status(json_output: JsonOption = False) -> None:
 
     Example: wallet-sync status --json
     """
-    checks = health.check_all(get_settings())
+    settings = get_settings()
+    quiet_logs(settings)
+    checks = health.check_all(settings)
     code = exit_code(checks)
     if json_output:
         emit_json(
