@@ -160,7 +160,7 @@ class Fleet:
     ) -> None:
         """Enqueue a message for the fleet's actors by name."""
         queue = self.settings.queue_name + ("-control" if control else "")
-        broker = RedisBroker(
+        broker = RedisBroker(  # type: ignore[no-untyped-call]
             url=self.settings.broker_url,
             namespace=self.settings.broker_namespace,
             middleware=[],

@@ -53,6 +53,10 @@ def test_a_debug_run_logs_context_and_outcomes_but_no_secret(fleet: Fleet) -> No
     finished = [e for e in events if e["event"] in ("card.finished", "card.failed")]
     assert sorted(e["card_id"] for e in finished) == list(range(1, 61))
     assert all(e["run_id"] == run_id for e in finished)
+    # The attempt bound to the message's lines is the ledger's count too.
+    synced = [e for e in finished if e["event"] == "card.finished"]
+    assert all(e["attempt"] == e["attempts"] for e in synced)
+    assert max(e["attempts"] for e in synced) > 1
     (run_line,) = [e for e in events if e["event"] == "run.finished"]
     assert run_line["failed_card_ids"] == report["failed_card_ids"]
     retries = [e for e in events if e["event"] == "message.retry_scheduled"]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
 import httpx
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fleet.conftest import Fleet, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -17,7 +21,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(port: int) -> Samples:
     """Every sample of the endpoint, by name and sorted labels."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     return {
@@ -27,7 +34,7 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-def total(samples: dict, name: str, **labels: str) -> float:
+def total(samples: Samples, name: str, **labels: str) -> float:
     return sum(
         value
         for (sample, sample_labels), value in samples.items()
@@ -80,6 +87,21 @@ def test_the_metrics_endpoint_adds_up_both_processes_after_a_run(
     assert total(samples, "dramatiq_messages_total", actor_name="sync_card") >= 150
     writers = {path.stem.rsplit("_", 1)[-1] for path in metrics_dir.glob("*.db")}
     assert len(writers) >= 2, "both worker processes write metrics"
+    served = {name for name, _ in samples}
+    assert alerted_metrics() <= served
+
+
+def alerted_metrics() -> set[str]:
+    """The pipeline metrics the example alert rules use."""
+    rules = yaml.safe_load((ROOT / "workers" / "alerts.yml").read_text())
+    expressions = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    used = {
+        name
+        for expression in expressions
+        for name in re.findall(r"\bwallet_sync_\w+", expression)
+    }
+    assert len(used) >= 4
+    return used
 
 
 def _answers(port: int) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
+from functools import partial
+from typing import Any
 
 import redis
 from sqlalchemy import select
@@ -38,7 +40,7 @@ def slow_emulators(fleet: Fleet) -> None:
     fleet.apple.set_latency(LATENCY_MS)
 
 
-def unacked(client: redis.Redis, namespace: str, queue: str) -> dict[str, set[bytes]]:
+def unacked(client: redis.Redis, namespace: str, queue: str) -> dict[str, set[Any]]:
     """Fetched-but-unacknowledged message ids per worker process (broker id)."""
     prefix = f"{namespace}:__acks__."
     found = {}
@@ -124,6 +126,7 @@ def test_a_card_that_kills_every_worker_fails_as_crashed_after_the_attempt_limit
     """Each attempt hangs until its worker is killed; attempt five gives up."""
     plan = fleet.seed(10)
     poison = first_unplanned_google_card(fleet, plan)
+    assert poison.google_object_id is not None
     fleet.google.add_fault(poison.google_object_id, latency_ms=120_000)
     environment = {
         "WALLET_SYNC_HEARTBEAT_TIMEOUT_MS": "1000",
@@ -134,7 +137,7 @@ def test_a_card_that_kills_every_worker_fails_as_crashed_after_the_attempt_limit
     for attempt in range(1, fleet.settings.max_attempts + 1):
         worker = fleet.start(processes=1, threads=2, **environment)
         wait_until(
-            lambda n=attempt: attempts_at(fleet, run_id, poison.id) >= n,
+            partial(attempt_started, fleet, run_id, poison.id, attempt),
             30,
             f"attempt {attempt} at the card never started",
         )
@@ -153,12 +156,13 @@ def test_a_card_that_kills_every_worker_fails_as_crashed_after_the_attempt_limit
     assert (row.error_kind, row.attempts) == ("crashed", 5)
 
 
-def attempts_at(fleet: Fleet, run_id: int, card_id: int) -> int:
+def attempt_started(fleet: Fleet, run_id: int, card_id: int, attempt: int) -> bool:
+    """Whether the ledger counted ``attempt`` at the card (before its work)."""
     rows = [r.attempts for r in fleet.outcomes(run_id) if r.card_id == card_id]
-    return rows[0] if rows else 0
+    return bool(rows) and rows[0] >= attempt
 
 
-def first_unplanned_google_card(fleet: Fleet, plan: dict[str, list]) -> LoyaltyCard:
+def first_unplanned_google_card(fleet: Fleet, plan: dict[str, Any]) -> LoyaltyCard:
     planned = {fault["card_id"] for fault in plan["faults"]}
     with session_scope(fleet.settings.database_url) as session:
         card = session.scalars(
