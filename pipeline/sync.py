@@ -2,9 +2,10 @@
 
 An attempt is counted in the ledger before anything else, so a card whose sync
 keeps killing its worker still runs out of attempts. The card is loaded fresh,
-each wallet that lags behind the card is written with absolute values, and a
-wallet that succeeded records that at once, so a retry calls only the wallet
-that failed. Errors propagate: the retry middleware decides what happens next.
+each wallet that lags behind the card is written with absolute values, and
+the wallets written are recorded before an error is raised (or in the same
+transaction as the card's outcome), so a retry calls only the wallet that
+failed. Errors propagate: the retry middleware decides what happens next.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
 from pipeline import breaker, ledger
@@ -89,28 +90,41 @@ class CardSync:
         if card is None:
             raise CardNotFound(card_id)
 
-        errors = [
-            error
-            for wallet, due, sync in (
-                ("google", card.google_due, self._sync_google),
-                ("apple", card.apple_due, self._sync_apple),
-            )
-            if due and (error := self._try(run_id, wallet, tripped, sync, card))
-        ]
+        written, errors = self._sync_wallets(run_id, card, tripped)
         if errors:
+            if written:
+                with session_scope(self.settings.database_url) as session:
+                    _mark_synced(session, card, written)
             raise min(errors, key=lambda error: error.retryable)
 
+        # The outcome, the synced versions and the time go in one transaction:
+        # one commit per card instead of one per wallet plus one.
         with session_scope(self.settings.database_url) as session:
             pending = ledger.record_outcome(
                 session, run_id, card_id, OutcomeStatus.SYNCED
             )
-            session.execute(
-                update(LoyaltyCard)
-                .where(LoyaltyCard.id == card_id)
-                .values(last_synced_at=utcnow())
-            )
+            _mark_synced(session, card, written, last_synced_at=utcnow())
         wallets = ("google",) * card.google_due + ("apple",) * card.apple_due
         return Result("synced", attempts, pending, wallets)
+
+    def _sync_wallets(
+        self, run_id: int, card: Card, tripped: set[str]
+    ) -> tuple[list[str], list[WalletError]]:
+        """Write each lagging wallet; the wallets written and the errors met."""
+        written: list[str] = []
+        errors: list[WalletError] = []
+        for wallet, due, sync in (
+            ("google", card.google_due, self._sync_google),
+            ("apple", card.apple_due, self._sync_apple),
+        ):
+            if not due:
+                continue
+            error = self._try(run_id, wallet, tripped, sync, card)
+            if error is None:
+                written.append(wallet)
+            else:
+                errors.append(error)
+        return written, errors
 
     def _try(
         self,
@@ -164,8 +178,6 @@ class CardSync:
                 account_name=card.holder_name,
             )
         )
-        with session_scope(self.settings.database_url) as session:
-            _mark_synced(session, card, google_synced_version=card.version)
         log.debug("card.google", action=action)
 
     def _sync_apple(self, card: Card) -> None:
@@ -185,8 +197,6 @@ class CardSync:
             assert apns is not None
             if apns.push(token, card.apple_pass_type_id) is PushResult.TOKEN_DEAD:
                 self._forget_token(card, token)
-        with session_scope(self.settings.database_url) as session:
-            _mark_synced(session, card, apple_synced_version=card.version)
 
     def _forget_token(self, card: Card, token: str) -> None:
         with session_scope(self.settings.database_url) as session:
@@ -240,11 +250,19 @@ def _push_tokens(session: Session, card: Card) -> list[str]:
     return sorted(tokens)
 
 
-def _mark_synced(session: Session, card: Card, **versions: int) -> None:
-    """Advance a wallet's synced version, never backwards."""
-    ((column, version),) = versions.items()
+def _mark_synced(
+    session: Session, card: Card, wallets: list[str], **values: Any
+) -> None:
+    """Advance the written wallets' synced versions, never backwards, in one
+    UPDATE with any other ``values`` of the card."""
+    for wallet in wallets:
+        column = getattr(LoyaltyCard, f"{wallet}_synced_version")
+        values[column.key] = case((column < card.version, card.version), else_=column)
+    if not values:
+        return
     session.execute(
         update(LoyaltyCard)
-        .where(LoyaltyCard.id == card.id, getattr(LoyaltyCard, column) < version)
-        .values({column: version})
+        .where(LoyaltyCard.id == card.id)
+        .values(values)
+        .execution_options(synchronize_session=False)
     )
