@@ -193,3 +193,12 @@ def _bury_raw(
     key = f"{cli.pipeline.broker.namespace}:{queue}.XQ"
     client.zadd(key, {redis_id: int((time.time() - age_s) * 1000)})
     client.hset(f"{key}.msgs", redis_id, payload)
+
+
+def test_dlq_with_redis_down_exits_unavailable(cli: Cli) -> None:
+    """The error names the broker and the setting to check."""
+    result = cli("dlq", "list", WALLET_SYNC_BROKER_URL="redis://127.0.0.1:1/0")
+
+    assert result.exit_code == Exit.UNAVAILABLE
+    assert "cannot reach the broker" in result.stderr
+    assert "WALLET_SYNC_BROKER_URL" in result.stderr

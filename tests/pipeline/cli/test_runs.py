@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pipeline import runs
 from pipeline.cli import Exit
 from pipeline.db import session_scope
@@ -107,3 +109,19 @@ def _open_run_without_messages(cli: Cli, card_id: int) -> int:
     with session_scope(settings.database_url) as session:
         add_cards(session, run_id, [card_id])
     return run_id
+
+
+def test_runs_without_a_schema_or_a_database_say_what_to_do(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """No schema: exit 5 and the upgrade command; no server: exit 4."""
+    empty = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    down = "postgresql+psycopg://postgres@127.0.0.1:1/test"
+
+    unmigrated = cli("runs", WALLET_SYNC_DATABASE_URL=empty)
+    unreachable = cli("report", "--latest", WALLET_SYNC_DATABASE_URL=down)
+
+    assert unmigrated.exit_code == Exit.NOT_READY
+    assert "wallet-sync db upgrade" in unmigrated.stderr
+    assert unreachable.exit_code == Exit.UNAVAILABLE
+    assert "cannot reach the database" in unreachable.stderr
