@@ -97,13 +97,15 @@ class CardSync:
                     _mark_synced(session, card, written)
             raise min(errors, key=lambda error: error.retryable)
 
-        # The outcome, the synced versions and the time go in one transaction:
-        # one commit per card instead of one per wallet plus one.
+        # The synced versions, the time and the outcome go in one transaction:
+        # one commit per card instead of one per wallet plus one. The outcome
+        # comes last because it locks the run's row, which every card of the
+        # run updates: the lock is then held only until the commit.
         with session_scope(self.settings.database_url) as session:
+            _mark_synced(session, card, written, last_synced_at=utcnow())
             pending = ledger.record_outcome(
                 session, run_id, card_id, OutcomeStatus.SYNCED
             )
-            _mark_synced(session, card, written, last_synced_at=utcnow())
         wallets = ("google",) * card.google_due + ("apple",) * card.apple_due
         return Result("synced", attempts, pending, wallets)
 
