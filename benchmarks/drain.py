@@ -68,12 +68,6 @@ class Drain:
     def cpu_ms_per_card(self) -> float:
         return 1000 * self.cpu_s / self.cards
 
-    def rss_warm_mib(self, share: float = 0.1) -> list[float]:
-        """Worker RSS once ``share`` of the run's time had passed (warmed up)."""
-        moment = share * self.wall_s
-        later = [rss for at, rss in self.rss_samples if at >= moment]
-        return later[0] if later else self.rss_after_mib
-
     def label(self) -> str:
         return f"{self.kind} {self.processes}x{self.threads}"
 

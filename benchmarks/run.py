@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    from pipeline import logs
+
+    logs.configure("WARNING", "console")  # the driver's own lines would interleave
     if args.case == "finder-scale":
         from benchmarks import scale_suite
 
