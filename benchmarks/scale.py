@@ -146,7 +146,7 @@ def explain(world: World) -> dict[str, str]:
         if sql.lstrip().upper().startswith("INSERT INTO SYNC_OUTCOMES"):
             noted["add_due_cards"] = (sql, params)
         elif "FROM sync_outcomes" in sql and "ORDER BY" in sql:
-            noted["pending_card_ids"] = (sql, params)
+            noted["card_ids_page"] = (sql, params)
 
     engine = get_engine(world.database_url)
     with session_scope(world.database_url) as session:
@@ -156,11 +156,11 @@ def explain(world: World) -> dict[str, str]:
         event.listen(engine, "before_cursor_execute", note)
         try:
             ledger.add_due_cards(session, run.id)
-            ledger.pending_card_ids(session, run.id, after=0, limit=1000)
+            ledger.card_ids_page(session, run.id, after=0, limit=1000)
         finally:
             event.remove(engine, "before_cursor_execute", note)
         connection = session.connection()
-        plans = {"pending_card_ids": _plan(connection, *noted["pending_card_ids"])}
+        plans = {"card_ids_page": _plan(connection, *noted["card_ids_page"])}
         connection.execute(text(f"DELETE FROM sync_outcomes WHERE run_id = {run.id}"))
         plans["add_due_cards"] = _plan(connection, *noted["add_due_cards"])
         session.rollback()

@@ -18,7 +18,7 @@ from periodiq import cron
 
 from pipeline import broker as broker_setup
 from pipeline import ledger, metrics, runs, wiring
-from pipeline.db import session_scope
+from pipeline.db import get_engine, session_scope
 from pipeline.errors import (
     CardNotFound,
     CardNotSyncable,
@@ -58,7 +58,7 @@ def _card_died(message: MessageProxy, exception: BaseException | None) -> None:
     if exception is None:
         kind = "dead_lettered"
     with session_scope(settings.database_url) as session:
-        pending = ledger.record_outcome(
+        recorded = ledger.record_outcome(
             session,
             run_id,
             card_id,
@@ -67,16 +67,17 @@ def _card_died(message: MessageProxy, exception: BaseException | None) -> None:
             error_message=str(exception) if exception else "message dead-lettered",
             wallet=exception.wallet if isinstance(exception, WalletError) else None,
         )
-    if pending is not None:
-        metrics.card_failed(getattr(exception, "wallet", None), kind)
-        log.warning(
-            "card.failed",
-            run_id=run_id,
-            card_id=card_id,
-            error_kind=kind,
-            error=str(exception),
-        )
-    if pending == 0:
+    if not recorded:
+        return
+    metrics.card_failed(getattr(exception, "wallet", None), kind)
+    log.warning(
+        "card.failed",
+        run_id=run_id,
+        card_id=card_id,
+        error_kind=kind,
+        error=str(exception),
+    )
+    if ledger.count_down(get_engine(settings.database_url), run_id) == 0:
         collect_run.send(run_id=run_id)
 
 

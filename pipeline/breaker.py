@@ -9,7 +9,7 @@ once, by whichever worker tripped it.
 from __future__ import annotations
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,16 +18,6 @@ from pipeline.models import WalletBreaker, utcnow
 from pipeline.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-
-def tripped_wallets(session: Session, run_id: int) -> set[str]:
-    return set(
-        session.scalars(
-            select(WalletBreaker.wallet).where(
-                WalletBreaker.run_id == run_id, WalletBreaker.tripped_at.is_not(None)
-            )
-        )
-    )
 
 
 def count_failure(settings: Settings, run_id: int, wallet: str, reason: str) -> None:

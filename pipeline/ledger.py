@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
+    Engine,
     Integer,
     and_,
     bindparam,
@@ -151,17 +153,18 @@ def _run_for_update(session: Session, run_id: int) -> SyncRun:
     return run
 
 
-def pending_card_ids(
+def card_ids_page(
     session: Session, run_id: int, *, after: int, limit: int
 ) -> list[int]:
-    """One page of the run's pending cards, in id order, after ``after``."""
+    """One page of the run's cards, in id order, after ``after``.
+
+    A range of the primary key, whatever the outcomes: sending a card that
+    already has one is harmless, and a filter on status made the planner
+    sort every pending row of a fresh run for each page.
+    """
     rows = session.scalars(
         select(SyncOutcome.card_id)
-        .where(
-            SyncOutcome.run_id == run_id,
-            SyncOutcome.card_id > after,
-            SyncOutcome.status == OutcomeStatus.PENDING,
-        )
+        .where(SyncOutcome.run_id == run_id, SyncOutcome.card_id > after)
         .order_by(SyncOutcome.card_id)
         .limit(limit)
     )
@@ -205,7 +208,9 @@ _COUNT_DOWN = (
 )
 
 
-def begin_attempt(session: Session, run_id: int, card_id: int) -> int | None:
+def begin_attempt(
+    session: Session | Connection, run_id: int, card_id: int
+) -> int | None:
     """Count one more attempt at the card; None when it already has an outcome."""
     return session.scalar(
         _BEGIN_ATTEMPT, {"the_run": run_id, "the_card": card_id, "now": utcnow()}
@@ -213,7 +218,7 @@ def begin_attempt(session: Session, run_id: int, card_id: int) -> int | None:
 
 
 def record_outcome(
-    session: Session,
+    session: Session | Connection,
     run_id: int,
     card_id: int,
     status: OutcomeStatus,
@@ -221,9 +226,10 @@ def record_outcome(
     error_kind: str | None = None,
     error_message: str | None = None,
     wallet: str | None = None,
-) -> int | None:
-    """Record the card's one outcome; returns the cards still pending, or None
-    when an outcome was recorded before (a duplicate delivery)."""
+) -> bool:
+    """Record the card's one outcome; False when it had one already (a
+    duplicate delivery). Once the transaction commits, call
+    :func:`count_down` for a recorded outcome."""
     recorded = session.execute(
         _RECORD_OUTCOME,
         {
@@ -236,9 +242,24 @@ def record_outcome(
             "now": utcnow(),
         },
     )
-    if recorded.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return session.scalar(_COUNT_DOWN, {"the_run": run_id})
+    return bool(recorded.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def count_down(engine: Engine, run_id: int) -> int | None:
+    """One card fewer pending in the run; returns how many remain.
+
+    A statement of its own, committed by the server as it runs: every card of
+    a run updates this one row, and holding its lock until a worker thread's
+    own commit (after waiting for the GIL) queued the whole fleet behind it.
+    If this is lost after the outcome committed, the run still closes, at its
+    deadline, with every outcome in place.
+    """
+    with engine.connect() as connection:
+        if engine.dialect.name != "sqlite":
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        pending = connection.scalar(_COUNT_DOWN, {"the_run": run_id})
+        connection.commit()
+    return pending
 
 
 def close_run(
@@ -247,10 +268,12 @@ def close_run(
     """Close the run and store its report; None unless this call closed it.
 
     Without ``deadline`` it closes only a run with no pending card. With it,
-    every card still pending is failed as ``lost`` first.
+    every card still pending is failed as ``lost`` first; the report says
+    ``deadline`` only when some card was.
     """
+    lost = 0
     if deadline:
-        session.execute(
+        lost = session.execute(
             update(SyncOutcome)
             .where(
                 SyncOutcome.run_id == run_id,
@@ -262,7 +285,7 @@ def close_run(
                 error_message="no outcome arrived before the run's deadline",
                 updated_at=utcnow(),
             )
-        )
+        ).rowcount  # type: ignore[attr-defined]
     condition = SyncRun.status == RunStatus.OPEN
     if deadline:
         condition = SyncRun.status.in_([RunStatus.OPEN, RunStatus.FINDING])
@@ -278,7 +301,7 @@ def close_run(
         return None
     run = session.get_one(SyncRun, run_id)
     session.refresh(run)
-    run.report = build_report(session, run, thresholds, by_deadline=deadline)
+    run.report = build_report(session, run, thresholds, by_deadline=lost > 0)
     return run.report
 
 

@@ -14,11 +14,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from pipeline import breaker, ledger
-from pipeline.db import session_scope
+from pipeline.db import connection_scope, get_engine, session_scope
 from pipeline.errors import (
     CardNotFound,
     WalletConfigError,
@@ -31,6 +40,8 @@ from pipeline.models import (
     LoyaltyCard,
     OutcomeStatus,
     Program,
+    UTCDateTime,
+    WalletBreaker,
     utcnow,
 )
 from pipeline.settings import Settings
@@ -78,34 +89,35 @@ class CardSync:
 
     def run(self, run_id: int, card_id: int) -> Result:
         """One attempt at one card; raises the wallet error that failed it."""
-        with session_scope(self.settings.database_url) as session:
-            attempts = ledger.begin_attempt(session, run_id, card_id)
-            card = _load_card(session, card_id) if attempts is not None else None
-            tripped = breaker.tripped_wallets(session, run_id)
+        with connection_scope(self.settings.database_url) as connection:
+            attempts = ledger.begin_attempt(connection, run_id, card_id)
+            loaded = None
+            if attempts is not None:
+                loaded = _load_card(connection, run_id, card_id)
         if attempts is None:
             log.info("card.duplicate", note="outcome already recorded")
             return Result("duplicate", 0)
         if attempts > self.settings.max_attempts:
             return self._give_up(run_id, card_id, attempts)
-        if card is None:
+        if loaded is None:
             raise CardNotFound(card_id)
+        card, tripped = loaded
 
         written, errors = self._sync_wallets(run_id, card, tripped)
         if errors:
             if written:
-                with session_scope(self.settings.database_url) as session:
-                    _mark_synced(session, card, written)
+                with connection_scope(self.settings.database_url) as connection:
+                    _mark_synced(connection, card, written, None)
             raise min(errors, key=lambda error: error.retryable)
 
         # The synced versions, the time and the outcome go in one transaction:
-        # one commit per card instead of one per wallet plus one. The outcome
-        # comes last because it locks the run's row, which every card of the
-        # run updates: the lock is then held only until the commit.
-        with session_scope(self.settings.database_url) as session:
-            _mark_synced(session, card, written, last_synced_at=utcnow())
-            pending = ledger.record_outcome(
-                session, run_id, card_id, OutcomeStatus.SYNCED
+        # one commit per card instead of one per wallet plus one.
+        with connection_scope(self.settings.database_url) as connection:
+            _mark_synced(connection, card, written, utcnow())
+            recorded = ledger.record_outcome(
+                connection, run_id, card_id, OutcomeStatus.SYNCED
             )
+        pending = self._count_down(run_id) if recorded else None
         wallets = ("google",) * card.google_due + ("apple",) * card.apple_due
         return Result("synced", attempts, pending, wallets)
 
@@ -151,13 +163,16 @@ class CardSync:
             return error
         return None
 
+    def _count_down(self, run_id: int) -> int | None:
+        return ledger.count_down(get_engine(self.settings.database_url), run_id)
+
     def _give_up(self, run_id: int, card_id: int, attempts: int) -> Result:
         message = (
             f"attempt {attempts} started after {attempts - 1} attempts that ended "
             "without an outcome; the worker running it probably died"
         )
         with session_scope(self.settings.database_url) as session:
-            pending = ledger.record_outcome(
+            recorded = ledger.record_outcome(
                 session,
                 run_id,
                 card_id,
@@ -165,6 +180,7 @@ class CardSync:
                 error_kind=ledger.CRASHED,
                 error_message=message,
             )
+        pending = self._count_down(run_id) if recorded else None
         log.warning("card.failed", error_kind=ledger.CRASHED, attempts=attempts)
         return Result("failed", attempts, pending)
 
@@ -213,30 +229,69 @@ class CardSync:
         log.info("card.apple.token_removed", token_suffix=token[-6:])
 
 
-def _load_card(session: Session, card_id: int) -> Card | None:
-    row = session.execute(
-        select(LoyaltyCard, Program.points_label)
-        .join(Program, Program.id == LoyaltyCard.program_id)
-        .where(LoyaltyCard.id == card_id)
+def _tripped(wallet: str) -> Any:
+    return (
+        select(WalletBreaker.wallet)
+        .where(
+            WalletBreaker.run_id == bindparam("the_run"),
+            WalletBreaker.wallet == wallet,
+            WalletBreaker.tripped_at.is_not(None),
+        )
+        .exists()
+        .label(f"{wallet}_tripped")
+    )
+
+
+# One statement, built once: the card, its programme's label, and whether the
+# run stopped calling either wallet.
+_LOAD_CARD = (
+    select(
+        LoyaltyCard.id,
+        LoyaltyCard.version,
+        LoyaltyCard.points_balance,
+        LoyaltyCard.account_id,
+        LoyaltyCard.holder_name,
+        LoyaltyCard.google_object_id,
+        LoyaltyCard.google_class_id,
+        LoyaltyCard.google_synced_version,
+        LoyaltyCard.apple_serial,
+        LoyaltyCard.apple_pass_type_id,
+        LoyaltyCard.apple_synced_version,
+        Program.points_label,
+        _tripped("google"),
+        _tripped("apple"),
+    )
+    .join(Program, Program.id == LoyaltyCard.program_id)
+    .where(LoyaltyCard.id == bindparam("the_card"))
+)
+
+
+def _load_card(
+    connection: Connection, run_id: int, card_id: int
+) -> tuple[Card, set[str]] | None:
+    """The card, and the wallets the run stopped calling; None if it is gone."""
+    row = connection.execute(
+        _LOAD_CARD, {"the_card": card_id, "the_run": run_id}
     ).one_or_none()
     if row is None:
         return None
-    card, label = row
-    return Card(
-        id=card.id,
-        version=card.version,
-        balance=card.points_balance,
-        points_label=label,
-        account_id=card.account_id,
-        holder_name=card.holder_name,
-        google_object_id=card.google_object_id,
-        google_class_id=card.google_class_id,
-        google_due=bool(card.google_object_id)
-        and card.google_synced_version < card.version,
-        apple_serial=card.apple_serial,
-        apple_pass_type_id=card.apple_pass_type_id,
-        apple_due=bool(card.apple_serial) and card.apple_synced_version < card.version,
+    card = Card(
+        id=row.id,
+        version=row.version,
+        balance=row.points_balance,
+        points_label=row.points_label,
+        account_id=row.account_id,
+        holder_name=row.holder_name,
+        google_object_id=row.google_object_id,
+        google_class_id=row.google_class_id,
+        google_due=bool(row.google_object_id)
+        and row.google_synced_version < row.version,
+        apple_serial=row.apple_serial,
+        apple_pass_type_id=row.apple_pass_type_id,
+        apple_due=bool(row.apple_serial) and row.apple_synced_version < row.version,
     )
+    tripped = {w for w in ("google", "apple") if getattr(row, f"{w}_tripped")}
+    return card, tripped
 
 
 def _push_tokens(session: Session, card: Card) -> list[str]:
@@ -252,19 +307,44 @@ def _push_tokens(session: Session, card: Card) -> list[str]:
     return sorted(tokens)
 
 
+def _advanced(column: Any, flag: str) -> Any:
+    """The column moved up to the card's version when ``flag`` is set."""
+    return case(
+        (
+            and_(bindparam(flag), column < bindparam("the_version")),
+            bindparam("the_version"),
+        ),
+        else_=column,
+    )
+
+
+# Built once: writes the synced versions of the wallets written (never
+# backwards) and, with the outcome, the time of the sync.
+_MARK_SYNCED = (
+    update(LoyaltyCard)
+    .where(LoyaltyCard.id == bindparam("the_card"))
+    .values(
+        google_synced_version=_advanced(LoyaltyCard.google_synced_version, "google"),
+        apple_synced_version=_advanced(LoyaltyCard.apple_synced_version, "apple"),
+        last_synced_at=func.coalesce(
+            bindparam("synced_at", type_=UTCDateTime), LoyaltyCard.last_synced_at
+        ),
+    )
+)
+
+
 def _mark_synced(
-    session: Session, card: Card, wallets: list[str], **values: Any
+    connection: Connection, card: Card, wallets: list[str], synced_at: Any
 ) -> None:
-    """Advance the written wallets' synced versions, never backwards, in one
-    UPDATE with any other ``values`` of the card."""
-    for wallet in wallets:
-        column = getattr(LoyaltyCard, f"{wallet}_synced_version")
-        values[column.key] = case((column < card.version, card.version), else_=column)
-    if not values:
-        return
-    session.execute(
-        update(LoyaltyCard)
-        .where(LoyaltyCard.id == card.id)
-        .values(values)
-        .execution_options(synchronize_session=False)
+    """Advance the written wallets' synced versions; with ``synced_at``, note
+    the time of a completed sync too."""
+    connection.execute(
+        _MARK_SYNCED,
+        {
+            "the_card": card.id,
+            "the_version": card.version,
+            "google": "google" in wallets,
+            "apple": "apple" in wallets,
+            "synced_at": synced_at,
+        },
     )

@@ -49,15 +49,28 @@ class CoolDown(Protocol):
 
 @dataclass
 class RedisCoolDown:
-    """The pause as a Redis key whose time to live is what is left of it."""
+    """The pause as a Redis key whose time to live is what is left of it.
+
+    A clear answer is trusted for ``recheck_ms``: asking Redis before every
+    call cost a round trip per call while no pause was ever set, and a pause
+    another process starts is noticed that much later at most.
+    """
 
     client: redis.Redis
     key: str
+    recheck_ms: int = 100
+    _clear_until: float = 0.0
 
     def remaining_ms(self) -> int:
-        return max(0, int(self.client.pttl(self.key)))
+        if time.monotonic() < self._clear_until:
+            return 0
+        remaining = max(0, int(self.client.pttl(self.key)))
+        if remaining == 0:
+            self._clear_until = time.monotonic() + self.recheck_ms / 1000
+        return remaining
 
     def extend(self, milliseconds: int) -> None:
+        self._clear_until = 0.0
         # Never shorten a pause another process set: NX creates it, GT only
         # lengthens it.
         if not self.client.set(self.key, 1, px=milliseconds, nx=True):

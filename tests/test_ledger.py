@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from pipeline import ledger
-from pipeline.db import session_scope
+from pipeline.db import get_engine, session_scope
 from pipeline.models import OutcomeStatus, SyncRun
 from tests import factories
 
@@ -20,6 +20,15 @@ def open_run(url: str, scheduled_for: datetime | None = None) -> int | None:
         return ledger.open_run(
             session, "test", deadline=timedelta(hours=1), scheduled_for=scheduled_for
         )
+
+
+def record(
+    url: str, run_id: int, card_id: int, status: OutcomeStatus, **error: str
+) -> int | None:
+    """Record an outcome as a worker does; the cards still pending, or None."""
+    with session_scope(url) as session:
+        recorded = ledger.record_outcome(session, run_id, card_id, status, **error)
+    return ledger.count_down(get_engine(url), run_id) if recorded else None
 
 
 def test_a_second_trigger_for_the_same_hour_opens_no_run(database_url: str) -> None:
@@ -53,7 +62,7 @@ def test_only_cards_behind_their_wallets_are_due(database_url: str) -> None:
 
     with session_scope(database_url) as session:
         total = ledger.add_due_cards(session, run_id)
-        pending = ledger.pending_card_ids(session, run_id, after=0, limit=100)
+        pending = ledger.card_ids_page(session, run_id, after=0, limit=100)
 
     assert total == 2
     assert pending == sorted([due_google, due_apple])
@@ -68,13 +77,10 @@ def test_the_first_outcome_of_a_card_wins(database_url: str) -> None:
     with session_scope(database_url) as session:
         ledger.add_cards(session, run_id, card_ids)
 
-    with session_scope(database_url) as session:
-        first = ledger.record_outcome(
-            session, run_id, card_ids[0], OutcomeStatus.SYNCED
-        )
-        again = ledger.record_outcome(
-            session, run_id, card_ids[0], OutcomeStatus.FAILED, error_kind="timeout"
-        )
+    first = record(database_url, run_id, card_ids[0], OutcomeStatus.SYNCED)
+    again = record(
+        database_url, run_id, card_ids[0], OutcomeStatus.FAILED, error_kind="timeout"
+    )
 
     assert first == 1
     assert again is None
@@ -89,16 +95,16 @@ def test_a_run_closes_once_and_only_when_no_card_is_pending(database_url: str) -
     with session_scope(database_url) as session:
         ledger.add_cards(session, run_id, card_ids)
         early = ledger.close_run(session, run_id, deadline=False, thresholds=THRESHOLDS)
-        ledger.record_outcome(session, run_id, card_ids[0], OutcomeStatus.SYNCED)
-        for card_id in card_ids[1:]:
-            ledger.record_outcome(
-                session,
-                run_id,
-                card_id,
-                OutcomeStatus.FAILED,
-                error_kind="server_error",
-                error_message="503",
-            )
+    record(database_url, run_id, card_ids[0], OutcomeStatus.SYNCED)
+    for card_id in card_ids[1:]:
+        record(
+            database_url,
+            run_id,
+            card_id,
+            OutcomeStatus.FAILED,
+            error_kind="server_error",
+            error_message="503",
+        )
 
     with session_scope(database_url) as session:
         report = ledger.close_run(
@@ -128,7 +134,7 @@ def test_the_deadline_fails_every_pending_card_as_lost(database_url: str) -> Non
     assert run_id is not None
     with session_scope(database_url) as session:
         ledger.add_cards(session, run_id, card_ids)
-        ledger.record_outcome(session, run_id, card_ids[0], OutcomeStatus.SYNCED)
+    record(database_url, run_id, card_ids[0], OutcomeStatus.SYNCED)
 
     with session_scope(database_url) as session:
         report = ledger.close_run(session, run_id, deadline=True, thresholds=THRESHOLDS)
@@ -157,3 +163,26 @@ def test_a_run_with_no_due_card_closes_with_an_empty_report(database_url: str) -
     assert report["cards_total"] == 0
     assert report["failure_rate"] == 0.0
     assert report["alert"] is False
+
+
+def test_a_lost_count_still_closes_the_run_as_complete_at_the_deadline(
+    database_url: str,
+) -> None:
+    """Every outcome is in but the counter missed one: the deadline closes the
+    run, reporting no card lost."""
+    with session_scope(database_url) as session:
+        card_id = factories.card(session).id
+    run_id = open_run(database_url)
+    assert run_id is not None
+    with session_scope(database_url) as session:
+        ledger.add_cards(session, run_id, [card_id])
+        ledger.record_outcome(session, run_id, card_id, OutcomeStatus.SYNCED)
+
+    with session_scope(database_url) as session:
+        early = ledger.close_run(session, run_id, deadline=False, thresholds=THRESHOLDS)
+        report = ledger.close_run(session, run_id, deadline=True, thresholds=THRESHOLDS)
+
+    assert early is None
+    assert report is not None
+    assert report["status"] == "complete"
+    assert report["cards_synced"] == 1
