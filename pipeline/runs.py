@@ -18,12 +18,16 @@ from dramatiq import Actor, Broker
 from sqlalchemy import select
 
 from pipeline import ledger
-from pipeline.db import session_scope
+from pipeline.db import get_engine, session_scope
 from pipeline.enqueue import send_many
 from pipeline.models import utcnow
 from pipeline.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+#: Runs at least this large refresh the outcome table's statistics before
+#: paging through it (see ``ledger.refresh_statistics``).
+ANALYZE_AFTER = 10_000
 
 
 def hour_of(scheduled_at: str | None) -> datetime:
@@ -57,11 +61,13 @@ def dispatch(
     """Give the run its cards with ``add_cards``, send them, arm the deadline."""
     with session_scope(settings.database_url) as session:
         total = add_cards(session)
+    if total >= ANALYZE_AFTER:
+        ledger.refresh_statistics(get_engine(settings.database_url))
     sent = 0
     after = 0
     while True:
         with session_scope(settings.database_url) as session:
-            page = ledger.pending_card_ids(
+            page = ledger.card_ids_page(
                 session, run_id, after=after, limit=settings.finder_page_size
             )
         if not page:
