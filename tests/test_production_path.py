@@ -10,11 +10,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shlex
 import signal
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,20 +21,11 @@ import pytest
 
 from pipeline.settings import Settings
 from tests.conftest import drop_schema, fresh_schema_url
+from tests.processes import BIN, running_emulators
 
-BIN = Path(sys.executable).parent
 WAITS_S = (1.0, 4.0, 16.0)
 
 pytestmark = pytest.mark.slow
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    pairs = {}
-    for line in path.read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            pairs[key.strip()] = shlex.split(value)[0] if value else ""
-    return pairs
 
 
 def wallet_sync(env: dict[str, str], *args: str, timeout: float = 120) -> Any:
@@ -54,33 +42,8 @@ def wallet_sync(env: dict[str, str], *args: str, timeout: float = 120) -> Any:
 
 @pytest.fixture
 def emulators(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env_file = tmp_path / "emulators.env"
-    process = subprocess.Popen(
-        [
-            str(BIN / "wallet-sync"),
-            "emulate",
-            "--google-port",
-            "0",
-            "--apns-port",
-            "0",
-            "--env-file",
-            str(env_file),
-            "--workdir",
-            str(tmp_path / "pki"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(400):
-            if env_file.exists():
-                break
-            assert process.poll() is None, "wallet-sync emulate exited early"
-            time.sleep(0.05)
-        yield read_env_file(env_file)
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=20)
+    with running_emulators(tmp_path) as env:
+        yield env
 
 
 @pytest.fixture

@@ -18,49 +18,9 @@ from google.oauth2 import service_account
 
 from pipeline.emulators import EmulatorStack
 from pipeline.emulators.oauth import WALLET_SCOPE
+from pipeline.wallets.google import HttpxRequest
 
 VALID_TOKEN = "0123456789abcdef" * 4
-
-
-class HttpxRequest(google.auth.transport.Request):
-    """google-auth's transport interface on top of an httpx client."""
-
-    def __init__(self, client: httpx.Client) -> None:
-        self._client = client
-
-    def __call__(
-        self,
-        url: str,
-        method: str = "GET",
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> google.auth.transport.Response:
-        try:
-            response = self._client.request(
-                method, url, content=body, headers=headers, timeout=timeout or 10.0
-            )
-        except httpx.HTTPError as error:
-            raise google.auth.exceptions.TransportError(error) from error
-        return _HttpxResponse(response)
-
-
-class _HttpxResponse(google.auth.transport.Response):
-    def __init__(self, response: httpx.Response) -> None:
-        self._response = response
-
-    @property
-    def status(self) -> int:
-        return self._response.status_code
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return dict(self._response.headers)
-
-    @property
-    def data(self) -> bytes:
-        return self._response.content
 
 
 @pytest.fixture(scope="module")

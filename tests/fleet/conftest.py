@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,9 +32,8 @@ from pipeline.emulators import ApnsControl, GoogleControl
 from pipeline.models import SyncOutcome, SyncRun
 from pipeline.settings import Settings
 from tests.conftest import drop_schema, fresh_schema_url
-from tests.test_production_path import read_env_file
+from tests.processes import BIN, running_emulators
 
-BIN = Path(sys.executable).parent
 RETRY_SCHEDULE_MS = "40,80,160"
 
 pytestmark = pytest.mark.slow
@@ -220,30 +218,8 @@ def wait_until(
 @pytest.fixture(scope="module")
 def emulator_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """``wallet-sync emulate`` on free ports, and the settings it wrote."""
-    workdir = tmp_path_factory.mktemp("fleet-emulators")
-    env_file = workdir / "emulators.env"
-    process = subprocess.Popen(
-        [
-            str(BIN / "wallet-sync"),
-            "emulate",
-            "--google-port",
-            "0",
-            "--apns-port",
-            "0",
-            "--env-file",
-            str(env_file),
-            "--workdir",
-            str(workdir / "pki"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(env_file.exists, 20, "wallet-sync emulate did not start")
-        yield read_env_file(env_file)
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=20)
+    with running_emulators(tmp_path_factory.mktemp("fleet-emulators")) as env:
+        yield env
 
 
 @pytest.fixture
