@@ -42,10 +42,13 @@ class Settings(BaseSettings):
     )
     heartbeat_timeout_ms: int = Field(
         15_000,
+        gt=0,
         description="A worker silent this long is presumed dead; its messages return.",
     )
     maintenance_chance: int = Field(
         200_000,
+        ge=0,
+        le=1_000_000,
         description="Per-million chance that a broker call runs dead-worker recovery.",
     )
 
@@ -54,16 +57,21 @@ class Settings(BaseSettings):
         description="Waits before attempts 2, 3, 4 … of a card (comma-separated ms).",
     )
     run_deadline_s: int = Field(
-        1800, description="A run still open this long after it opened is closed."
+        1800, gt=0, description="A run still open this long after it opened is closed."
     )
     config_error_threshold: int = Field(
         3,
+        ge=1,
         description="Credential/certificate failures after which a run stops a wallet.",
     )
-    finder_page_size: int = Field(1000, description="Cards enqueued per round trip.")
-    alert_failure_rate: float = Field(0.05, description="Failure rate that alerts.")
+    finder_page_size: int = Field(
+        1000, gt=0, description="Cards enqueued per round trip."
+    )
+    alert_failure_rate: float = Field(
+        0.05, ge=0, le=1, description="Failure rate that alerts (0 to 1)."
+    )
     alert_failed_cards: int = Field(
-        10, description="Failed cards above which a run is flagged systemic."
+        10, ge=0, description="Failed cards above which a run is flagged systemic."
     )
 
     google_api_url: str = Field(
@@ -84,9 +92,13 @@ class Settings(BaseSettings):
     apns_topic: str = Field(
         "", description="Pass type id the certificate is for (checked by status)."
     )
-    http_connect_timeout_s: float = Field(5.0, description="Connect timeout of calls.")
-    http_read_timeout_s: float = Field(15.0, description="Read timeout of calls.")
-    http_pool_size: int = Field(64, description="Connections per wallet per process.")
+    http_connect_timeout_s: float = Field(
+        5.0, gt=0, description="Connect timeout of calls."
+    )
+    http_read_timeout_s: float = Field(15.0, gt=0, description="Read timeout of calls.")
+    http_pool_size: int = Field(
+        64, gt=0, description="Connections per wallet per process."
+    )
 
     google_rate_limit: float = Field(
         0.0,
@@ -126,13 +138,26 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: JSON unless stderr is a terminal."
     )
-    log_level: str = Field("INFO", description="Level of the root logger.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Level of the root logger."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("retry_schedule_ms", mode="before")
     @classmethod
     def _split_schedule(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(int(part) for part in value.split(",") if part.strip())
+            parts = [part.strip() for part in value.split(",")]
+            if value.strip() and not all(part.isdigit() for part in parts):
+                raise ValueError(
+                    "expected whole milliseconds separated by commas, "
+                    f"like 1000,4000,16000; got {value!r}"
+                )
+            return tuple(int(part) for part in parts if part)
         return value
 
     @field_validator("retry_schedule_ms")

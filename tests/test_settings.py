@@ -36,8 +36,30 @@ def test_the_retry_schedule_is_read_as_comma_separated_milliseconds(
 
 
 def test_a_malformed_retry_schedule_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Negative waits are an error at start-up, not at the first failure."""
+    """Negative or non-numeric waits are an error at start-up."""
     monkeypatch.setenv("WALLET_SYNC_RETRY_SCHEDULE_MS", "1000,-4")
 
-    with pytest.raises(ValidationError, match="must not be negative"):
+    with pytest.raises(ValidationError, match="whole milliseconds"):
         Settings()
+
+
+def test_the_cli_names_a_bad_setting_instead_of_a_traceback() -> None:
+    """Exit 5 with the variable's name and what it should be."""
+    import os
+    import subprocess
+
+    from tests.processes import BIN
+
+    env = {**os.environ, "WALLET_SYNC_RUN_DEADLINE_S": "-5"}
+    done = subprocess.run(
+        [str(BIN / "wallet-sync"), "runs"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 5
+    assert "WALLET_SYNC_RUN_DEADLINE_S" in done.stderr
+    assert "Traceback" not in done.stderr
