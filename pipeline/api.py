@@ -52,5 +52,11 @@ def start_run(settings: Settings | None = None) -> int:
     settings = settings or get_settings()
     run_id = runs.open_run(settings, "manual")
     assert run_id is not None
-    actors.find_cards.send(run_id=run_id)
+    try:
+        actors.find_cards.send(run_id=run_id)
+    except Exception:
+        # Nothing was sent for it: a run left behind would only wait for its
+        # deadline with no card in it.
+        runs.discard_empty_run(settings, run_id)
+        raise
     return run_id

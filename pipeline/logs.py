@@ -14,6 +14,8 @@ from typing import Any
 
 import structlog
 
+from pipeline.errors import WalletSyncError
+
 
 def _add_pid(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
     """Name the process: a host runs several workers, each a process."""
@@ -56,8 +58,21 @@ def configure(level: str = "INFO", fmt: str = "auto") -> None:
             ],
         )
     )
+    handler.addFilter(_expected_failures)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "hpack", "hypercorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _expected_failures(record: logging.LogRecord) -> bool:
+    """Drop Dramatiq's traceback for a card that failed the expected way.
+
+    The worker logs every failed attempt at error level with a traceback; for
+    wallet errors the pipeline already logs one event per retry and per failed
+    card, so the traceback would only bury them.
+    """
+    if not record.name.startswith("dramatiq.worker") or not record.exc_info:
+        return True
+    return not isinstance(record.exc_info[1], WalletSyncError)

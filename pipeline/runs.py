@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 from dramatiq import Actor, Broker
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from pipeline import ledger
 from pipeline.db import get_engine, session_scope
@@ -48,6 +48,18 @@ def open_run(
             deadline=timedelta(seconds=settings.run_deadline_s),
             scheduled_for=scheduled_for,
         )
+
+
+def discard_empty_run(settings: Settings, run_id: int) -> None:
+    """Delete a run that never got a card, as if it had not been opened."""
+    from pipeline.models import SyncOutcome, SyncRun
+
+    with session_scope(settings.database_url) as session:
+        has_cards = session.scalar(
+            select(SyncOutcome.card_id).where(SyncOutcome.run_id == run_id).limit(1)
+        )
+        if has_cards is None:
+            session.execute(delete(SyncRun).where(SyncRun.id == run_id))
 
 
 def dispatch(

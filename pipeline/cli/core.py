@@ -6,10 +6,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from dramatiq import Broker
+from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy.exc import OperationalError
 
 from pipeline import logs
 from pipeline.cli.app import Exit, app, db_app, emit_json, fail
+from pipeline.cli.common import quiet_logs, services
 from pipeline.reporting import report_lines
 from pipeline.settings import get_settings
 
@@ -56,18 +59,20 @@ def demo(
     from pipeline.demo import run_demo
 
     settings = get_settings()
-    logs.configure(
-        "WARNING" if json_output else settings.log_level, settings.log_format
-    )
+    # Warnings only: the report is what a demo is for; per-card lines belong
+    # in the workers' logs of a real deployment.
+    logs.configure("WARNING", settings.log_format)
     result = run_demo(cards, seed, workdir=workdir)
     if json_output:
         emit_json(result)
         return
     _print_report(result["report"])
     plan = result["plan"]
+    matches = result["report"]["failed_card_ids"] == plan["failing_card_ids"]
     typer.echo(
         f"\nplanned to fail: {len(plan['failing_card_ids'])} cards; "
-        f"planned to recover: {len(plan['recovering_card_ids'])} cards"
+        f"planned to recover: {len(plan['recovering_card_ids'])} cards; "
+        f"failed cards match the plan: {'yes' if matches else 'NO'}"
     )
 
 
@@ -88,8 +93,9 @@ def seed(
     from pipeline.seed import DatabaseNotEmpty
 
     settings = get_settings()
+    quiet_logs(settings)
     try:
-        with emulator_controls(settings) as (google, apple):
+        with services(), emulator_controls(settings) as (google, apple):
             plan = install(settings, cards, seed, google, apple)
     except DatabaseNotEmpty as error:
         fail(
@@ -126,15 +132,18 @@ def run(
     from pipeline import api, broker, runs
 
     settings = get_settings()
-    broker.setup(settings)
-    run_id = api.start_run(settings)
+    quiet_logs(settings)
+    with services():
+        ping_broker(broker.setup(settings))
+        run_id = api.start_run(settings)
     if not wait:
         if json_output:
             emit_json({"run_id": run_id})
         else:
             typer.echo(f"run {run_id} opened; see it with: wallet-sync report {run_id}")
         return
-    report = runs.wait_for_report(settings, run_id, timeout_s=timeout, poll_s=0.5)
+    with services():
+        report = runs.wait_for_report(settings, run_id, timeout_s=timeout, poll_s=0.5)
     if report is None:
         fail(
             f"run {run_id} is still open after {timeout:.0f} s",
@@ -180,7 +189,21 @@ def emulate(
     """
     from pipeline.emulators import serve
 
-    serve(host, google_port, apns_port, env_file, workdir, public_host=public_host)
+    # Absolute paths in the settings file, so that it works from any directory.
+    serve(
+        host,
+        google_port,
+        apns_port,
+        env_file,
+        workdir.resolve(),
+        public_host=public_host,
+    )
+
+
+def ping_broker(broker: Broker) -> None:
+    """Fail before opening a run when Redis cannot take its messages."""
+    if isinstance(broker, RedisBroker):
+        broker.client.ping()
 
 
 def _print_report(report: dict[str, Any]) -> None:
