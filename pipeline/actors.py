@@ -22,6 +22,7 @@ from pipeline.db import get_engine, session_scope
 from pipeline.errors import (
     CardNotFound,
     CardNotSyncable,
+    MessageMalformed,
     PermanentWalletError,
     RunNotFound,
     WalletError,
@@ -83,12 +84,17 @@ def _card_died(message: MessageProxy, exception: BaseException | None) -> None:
 
 @dramatiq.actor(
     queue_name=CARDS_QUEUE,
-    throws=(PermanentWalletError, CardNotFound, CardNotSyncable),
+    throws=(PermanentWalletError, CardNotFound, CardNotSyncable, MessageMalformed),
     on_dead_letter=_card_died,
     time_limit=5 * 60 * 1000,
 )
 def sync_card(run_id: int, card_id: int) -> None:
     """Write one card's current state to its wallets, as part of one run."""
+    if not (isinstance(run_id, int) and isinstance(card_id, int)):
+        raise MessageMalformed(
+            f"sync_card takes integer run_id and card_id, got {run_id!r} and "
+            f"{card_id!r}; purge this message with `wallet-sync dlq purge`"
+        )
     started = utcnow()
     metrics.card_attempted()
     result = card_sync.run(run_id, card_id)

@@ -6,6 +6,7 @@
     ├── CardNotFound                  the card id is not in the database
     ├── CardNotSyncable               the card has no wallet integration
     ├── RunNotFound                   the run id is not in the database
+    ├── MessageMalformed              a message whose arguments make no sense
     └── WalletError                   a wallet API call failed
         ├── TransientWalletError      retried by the retry middleware
         │   ├── WalletTimeout         connect or read timed out
@@ -62,6 +63,12 @@ class RunNotFound(WalletSyncError):
     def __init__(self, run_id: int) -> None:
         super().__init__(f"run {run_id} does not exist")
         self.run_id = run_id
+
+
+class MessageMalformed(WalletSyncError):
+    """A message's arguments are not what its actor takes; retrying cannot help."""
+
+    kind = "malformed_message"
 
 
 class WalletError(WalletSyncError):

@@ -123,10 +123,13 @@ def add_cards(session: Session, run_id: int, card_ids: list[int]) -> int:
 
 def check_syncable(session: Session, card_ids: list[int]) -> None:
     """Raise for the first card id that is unknown or has no wallet at all."""
+    # An id outside the column's range names no card; asking the database
+    # about it would only fail with an overflow.
+    storable = [card_id for card_id in card_ids if 0 < card_id < 2**63]
     rows = session.execute(
         select(
             LoyaltyCard.id, LoyaltyCard.google_object_id, LoyaltyCard.apple_serial
-        ).where(LoyaltyCard.id.in_(card_ids))
+        ).where(LoyaltyCard.id.in_(storable))
     ).all()
     found = {row.id: row for row in rows}
     for card_id in card_ids:

@@ -14,7 +14,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from pipeline.models import (
@@ -85,9 +85,23 @@ def seed(session: Session, cards: int, seed: int, targets: Targets) -> Plan:
     programs = _programs(session, targets)
     card_rows = [_card(i, rng, programs, targets) for i in range(1, cards + 1)]
     session.execute(insert(LoyaltyCard), card_rows)
+    _advance_card_ids(session)
     session.execute(insert(PointTransaction), _transactions(card_rows, rng))
     solo_tokens = _devices(session, card_rows, rng)
     return _plan(card_rows, solo_tokens, rng)
+
+
+def _advance_card_ids(session: Session) -> None:
+    """Move PostgreSQL's id sequence past the ids the seed chose, so that cards
+    the application adds later get fresh ones."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(
+        text(
+            "SELECT setval(pg_get_serial_sequence('loyalty_cards', 'id'), "
+            "(SELECT max(id) FROM loyalty_cards))"
+        )
+    )
 
 
 def class_ids(targets: Targets) -> list[tuple[str, str, str]]:

@@ -30,6 +30,7 @@ from pipeline import breaker, ledger
 from pipeline.db import connection_scope, get_engine, session_scope
 from pipeline.errors import (
     CardNotFound,
+    CardNotSyncable,
     WalletConfigError,
     WalletDisabled,
     WalletError,
@@ -40,6 +41,7 @@ from pipeline.models import (
     LoyaltyCard,
     OutcomeStatus,
     Program,
+    SyncOutcome,
     UTCDateTime,
     WalletBreaker,
     utcnow,
@@ -95,13 +97,14 @@ class CardSync:
             if attempts is not None:
                 loaded = _load_card(connection, run_id, card_id)
         if attempts is None:
-            log.info("card.duplicate", note="outcome already recorded")
-            return Result("duplicate", 0)
+            return self._no_pending_outcome(run_id, card_id)
         if attempts > self.settings.max_attempts:
             return self._give_up(run_id, card_id, attempts)
         if loaded is None:
             raise CardNotFound(card_id)
         card, tripped = loaded
+        if card.google_object_id is None and card.apple_serial is None:
+            raise CardNotSyncable(card_id)
 
         written, errors = self._sync_wallets(run_id, card, tripped)
         if errors:
@@ -162,6 +165,24 @@ class CardSync:
         except WalletError as error:
             return error
         return None
+
+    def _no_pending_outcome(self, run_id: int, card_id: int) -> Result:
+        """A delivery for a card with no pending outcome: a duplicate, or a
+        message for a card (or run) the ledger does not know."""
+        with connection_scope(self.settings.database_url) as connection:
+            known = connection.scalar(
+                select(SyncOutcome.status).where(
+                    SyncOutcome.run_id == run_id, SyncOutcome.card_id == card_id
+                )
+            )
+        if known is None:
+            log.warning(
+                "card.not_in_run",
+                note="no such card in this run; the message was dropped",
+            )
+        else:
+            log.info("card.duplicate", note=f"outcome already recorded: {known}")
+        return Result("duplicate", 0)
 
     def _count_down(self, run_id: int) -> int | None:
         return ledger.count_down(get_engine(self.settings.database_url), run_id)

@@ -283,6 +283,12 @@ class GoogleWalletClient:
                 f"service account refused a token, check the key file: {exc}",
                 wallet=WALLET,
             ) from exc
+        except (ValueError, TypeError, KeyError) as exc:
+            # google-auth parses the token answer without checking its shape.
+            raise WalletBadResponse(
+                f"the token endpoint answered something that is not a token: {exc}",
+                wallet=WALLET,
+            ) from exc
 
     def _error(self, response: httpx.Response, target: str) -> Exception:
         status = response.status_code

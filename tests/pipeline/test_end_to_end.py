@@ -343,3 +343,47 @@ def test_a_finder_that_cannot_fill_its_run_says_so(
         time.sleep(0.02)
     assert len(failures) == 1
     assert "run 424242 does not exist" in failures[0]["error"]
+
+
+def test_a_card_that_lost_its_wallets_after_enqueueing_fails_as_no_integration(
+    pipeline: Harness,
+) -> None:
+    """Wallets removed while the message waited: failed, not reported synced."""
+    from pipeline import actors, runs
+
+    (card,) = make_cards(pipeline, google=1)["google"]
+    run_id = runs.open_run(pipeline.settings, "manual")
+    assert run_id is not None
+    with session_scope(pipeline.settings.database_url) as session:
+        ledger.add_cards(session, run_id, [card.id])
+        session.execute(
+            LoyaltyCard.__table__.update()
+            .where(LoyaltyCard.id == card.id)
+            .values(google_object_id=None, google_class_id=None)
+        )
+
+    actors.sync_card.send(run_id=run_id, card_id=card.id)
+    pipeline.wait_idle()
+
+    outcome = outcomes(pipeline, run_id)[card.id]
+    assert (outcome.status, outcome.error_kind) == ("failed", "no_integration")
+    assert pipeline.requests("google", card.google_object_id) == []
+
+
+def test_a_malformed_card_message_is_dead_lettered_at_once(
+    pipeline: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ids that are not integers are not retried; the log names the message."""
+    from pipeline import actors
+
+    caplog.set_level(logging.WARNING)
+
+    actors.sync_card.send(run_id="x", card_id="ten")
+    pipeline.wait_idle()
+
+    deadline = time.monotonic() + 5
+    while not (malformed := events(caplog, "card.malformed_message")):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert malformed[0]["kwargs"] == {"run_id": "x", "card_id": "ten"}
+    assert events(caplog, "message.retry_scheduled") == []

@@ -199,3 +199,17 @@ def test_a_revoked_service_account_is_a_configuration_error() -> None:
     with pytest.raises(errors.WalletConfigError, match="key file"):
         client.sync_object(OBJECT)
     assert seen == []
+
+
+def test_a_token_endpoint_answering_garbage_is_a_bad_response() -> None:
+    """A 200 whose body is not a token is reported as such, and retried."""
+
+    def token(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="not json")
+
+    client, seen = make_client(lambda request: httpx.Response(200, json={}), token)
+
+    with pytest.raises(errors.WalletBadResponse, match="not a token") as caught:
+        client.sync_object(OBJECT)
+    assert caught.value.retryable
+    assert seen == []
