@@ -1,7 +1,8 @@
 """What each failure kind of a run report means, and what an operator does next.
 
 One table, keyed by the ``kind`` of the error classes in :mod:`pipeline.errors`
-and the two kinds the ledger adds itself (``lost``, ``crashed``). Reports,
+and the kinds the ledger and the actors add themselves (``lost``,
+``crashed``, ``malformed_message``, ``not_in_run``). Reports,
 ``wallet-sync report``, ``wallet-sync dlq show`` and README all read it from
 here, so the wording stays in one place.
 """
@@ -90,10 +91,15 @@ ADVICE: dict[str, Advice] = {
         "Read the error message; the card stays due for the next run.",
     ),
     "lost": Advice(
-        "No outcome arrived before the run's deadline: the message was lost, "
-        "or no worker took it in time (workers down or overloaded).",
+        "No outcome arrived before the run's deadline: no worker took the "
+        "message in time (workers down or overloaded), or the message was "
+        "lost, or the card failed for good while the database was unreachable, "
+        "so its failure could not be recorded (the worker log then shows "
+        "message.dead_letter_hook_failed for the card).",
         "Check that workers run and the queues drain (`wallet-sync status` "
-        "shows queue depths). The card stays due; the next run picks it up.",
+        "shows live workers and queue depths). If the database was down, "
+        "requeue the dead letters once it is back: `wallet-sync dlq requeue "
+        "--all`. Either way the card stays due; the next run picks it up.",
     ),
     "crashed": Advice(
         "Every attempt started but none ended with an outcome: the worker "
@@ -103,11 +109,28 @@ ADVICE: dict[str, Advice] = {
     ),
     "card_not_found": Advice(
         "The card was deleted after its sync was queued.",
-        "Nothing to sync. Purge its dead letter: `wallet-sync dlq purge`.",
+        "Nothing to sync. Delete that card's dead letters, and only those: "
+        "`wallet-sync dlq purge --card ID --yes`.",
+    ),
+    "malformed_message": Advice(
+        "A sync_card message whose run_id or card_id is not an integer: it was "
+        "not sent by wallet-sync's own code (a hand-made or foreign message).",
+        "Find who sends it (`wallet-sync dlq show MESSAGE_ID` shows its "
+        "arguments), then delete it: `wallet-sync dlq purge MESSAGE_ID --yes`. "
+        "Re-sync a card with `wallet-sync sync-card ID`.",
+    ),
+    "not_in_run": Advice(
+        "The message names a card the run never listed (no pending outcome for "
+        "it), so there was nothing to record it against.",
+        "Re-sync the card in a run of its own with `wallet-sync sync-card ID`, "
+        "and delete the stray message: `wallet-sync dlq purge MESSAGE_ID --yes`.",
     ),
     "no_integration": Advice(
         "The card no longer has a Google object or an Apple pass.",
-        "Nothing to sync, unless the integration was removed by mistake.",
+        "Nothing to sync, unless the integration was removed by mistake: then "
+        "restore the card's Google object id or Apple pass and run "
+        "`wallet-sync sync-card ID`; otherwise delete its dead letters with "
+        "`wallet-sync dlq purge --card ID --yes`.",
     ),
     "unexpected": Advice(
         "An error the code does not anticipate: most likely a bug.",

@@ -113,7 +113,7 @@ class DeadLetter:
         }
 
     def payload_error(self) -> str | None:
-        """The last line of the traceback Dramatiq stored on the payload.
+        """The exception line of the traceback Dramatiq stored on the payload.
 
         It belongs to the attempt before the last one (or is missing), so it is
         shown only where the ledger has nothing better.
@@ -121,7 +121,45 @@ class DeadLetter:
         traceback = self.message.options.get("traceback") if self.message else None
         if not isinstance(traceback, str) or not traceback.strip():
             return None
-        return traceback.strip().splitlines()[-1]
+        return exception_line(traceback)
+
+
+#: The line SQLAlchemy appends to every error's text: a link, not the error.
+_BACKGROUND = "(Background on this error at:"
+_TRACEBACK_START = "Traceback (most recent call last):"
+
+
+def clean_error(text: str) -> str:
+    """An error's text without SQLAlchemy's link line or blank lines."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return "\n".join(
+        line for line in lines if line and not line.startswith(_BACKGROUND)
+    )
+
+
+def first_line(text: str | None) -> str | None:
+    """The first meaningful line of an error's text (for tables)."""
+    if text is None:
+        return None
+    cleaned = clean_error(text)
+    return cleaned.splitlines()[0] if cleaned else text.strip() or None
+
+
+def exception_line(traceback: str) -> str:
+    """``Type: message`` of the last exception of a formatted traceback.
+
+    The message line comes right after the last frame (frames are indented);
+    taking the traceback's last line instead would show a continuation of a
+    multi-line message, such as SQLAlchemy's background link.
+    """
+    lines = traceback.strip().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(_TRACEBACK_START)]
+    if starts:
+        for line in lines[starts[-1] + 1 :]:
+            if line.strip() and not line.startswith(" "):
+                return line.rstrip()
+    meaningful = [line for line in lines if not line.startswith(_BACKGROUND)]
+    return (meaningful or lines)[-1].rstrip()
 
 
 def _from_ms(milliseconds: float) -> datetime:
@@ -313,10 +351,11 @@ def describe(entry: DeadLetter, outcome: dict[str, Any] | None) -> dict[str, Any
     """
     described = entry.as_dict()
     if outcome is not None:
+        message = outcome["error_message"]
         described.update(
             outcome=outcome["status"],
             error_kind=outcome["error_kind"],
-            error=outcome["error_message"],
+            error=clean_error(message) if message else message,
             attempts=outcome["attempts"],
             wallet=outcome["wallet"],
             error_source="ledger",

@@ -30,6 +30,8 @@ dlq_app = typer.Typer(
 app.add_typer(dlq_app, name="dlq")
 
 T = TypeVar("T")
+#: ``dlq list`` shows this many entries unless --limit says otherwise.
+DEFAULT_LIST_LIMIT = 200
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -81,10 +83,19 @@ def list_dead(
         str | None,
         typer.Option(help="Only messages that died since: 2h, 7d or an ISO time."),
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 200,
+    limit: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Show at most this many, newest first; 0 shows them all."
+        ),
+    ] = DEFAULT_LIST_LIMIT,
     json_output: JsonOption = False,
 ) -> None:
     """List dead messages, newest first, with each card's final error.
+
+    With --json the output is an object: "messages" (the entries shown),
+    "total" (how many matched) and "omitted" (how many older ones --limit
+    left out).
 
     Example: wallet-sync dlq list --since 6h --actor sync_card
     """
@@ -94,17 +105,18 @@ def list_dead(
         entries = deadletters.select_entries(
             dlq.entries(since=moment), actor=actor, card_id=card
         )
-        total = len(entries)
-        described = _described(settings, entries[:limit])
+        shown = entries[:limit] if limit else entries
+        described = _described(settings, shown)
+    omitted = len(entries) - len(shown)
     if json_output:
-        emit_json(described)
+        emit_json({"messages": described, "total": len(entries), "omitted": omitted})
         return
     if not described:
         typer.echo("no dead messages" + (" match" if actor or card or since else ""))
         return
     echo_lines(_list_lines(described))
-    if total > limit:
-        typer.echo(f"… {total - limit} older ones not shown (raise --limit)")
+    if omitted:
+        typer.echo(f"… {omitted} older ones not shown (raise --limit, or --limit 0)")
 
 
 def _described(settings: Settings, entries: list[DeadLetter]) -> list[dict[str, Any]]:
@@ -130,7 +142,7 @@ def _list_lines(described: list[dict[str, Any]]) -> list[str]:
                 d["run_id"] if d["run_id"] is not None else "-",
                 d["attempts"] if d["attempts"] is not None else "?",
                 d["error_kind"] or "-",
-                _shorten(d["error"] or "-", 70),
+                _shorten(deadletters.first_line(d["error"]) or "-", 70),
             ]
             for d in described
         ],
@@ -146,9 +158,11 @@ def show(
     message_id: Annotated[str, typer.Argument(help="Dramatiq message id (or prefix).")],
     json_output: JsonOption = False,
 ) -> None:
-    """Show one dead message: actor, card, run, when it died, attempts and the
-    final error recorded in the ledger (not the traceback of an earlier attempt
-    that Dramatiq keeps on the message).
+    """Show one dead message with its card, run, attempts and final error.
+
+    The final error of a card is the one the ledger recorded, not the
+    traceback of an earlier attempt that Dramatiq keeps on the message.
+    MESSAGE_ID may be the whole id or a prefix of 6 or more characters.
 
     Example: wallet-sync dlq show 3f2a9c1e
     """
@@ -184,7 +198,7 @@ def _show_lines(d: dict[str, Any]) -> list[str]:
         ("attempts", d["attempts"] if d["attempts"] is not None else "?"),
         ("outcome", d["outcome"] or "-"),
         ("error kind", d["error_kind"] or "-"),
-        ("final error", d["error"] or "-"),
+        ("final error", deadletters.first_line(d["error"]) or "-"),
         ("error from", source),
     ]
     if d["error_kind"]:
@@ -211,6 +225,13 @@ def _find(dlq: DeadLetterQueue, message_ids: list[str]) -> list[DeadLetter]:
             entries = dlq.find(message_id)
         except AmbiguousMessageId as error:
             fail(str(error), Exit.USAGE)
+        if not entries and len(message_id) < deadletters.MIN_PREFIX:
+            fail(
+                f"message id {message_id!r} is too short to be a prefix: give "
+                f"{deadletters.MIN_PREFIX} or more characters, or the whole id",
+                Exit.USAGE,
+                hint="list the ids with: wallet-sync dlq list",
+            )
         if not entries:
             missing.append(message_id)
         found.extend(e for e in entries if e not in found)
@@ -242,9 +263,9 @@ def requeue(
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 120,
     json_output: JsonOption = False,
 ) -> None:
-    """Send dead messages again with a fresh retry budget, removing each from
-    the dead-letter queue once its copy is enqueued.
+    """Send dead messages again with a fresh retry budget.
 
+    Each is removed from the dead-letter queue once its copy is enqueued.
     Card syncs go into a new run of their own (trigger "requeue"), with its
     own report; the run they died in keeps its failure. With explicit ids,
     nothing is sent if any of them cannot be requeued (unknown actor,
@@ -354,7 +375,8 @@ def purge(
     """Delete dead messages for good (all of them unless narrowed down).
 
     Touches only the dead-letter entries of the pipeline's two queues: waiting
-    and delayed messages stay.
+    and delayed messages stay. Without --yes nothing is deleted: it says how
+    many would go (with --json, which ones, as "dry_run": true) and exits 2.
 
     Example: wallet-sync dlq purge --older-than 7d --yes
     """
@@ -365,16 +387,23 @@ def purge(
         entries = _find(dlq, message_ids) if message_ids else dlq.entries()
         entries = [e for e in entries if cutoff is None or e.died_at < cutoff]
         entries = deadletters.select_entries(entries, actor=actor, card_id=card)
-        if not yes:
-            fail(
-                f"this would delete {len(entries)} dead message(s) for good",
-                Exit.USAGE,
-                hint="add --yes to do it; see them first with: wallet-sync dlq list",
-            )
-        removed = dlq.remove(entries)
+        removed = dlq.remove(entries) if yes else 0
+    message_ids = sorted({e.message_id for e in entries})
     if json_output:
         emit_json(
-            {"purged": removed, "message_ids": sorted({e.message_id for e in entries})}
+            {
+                "purged": removed,
+                "dry_run": not yes,
+                "would_purge": 0 if yes else len(entries),
+                "message_ids": message_ids,
+            }
         )
-    else:
+    elif yes:
         typer.echo(f"purged {removed} dead message(s)")
+    if not yes:
+        fail(
+            f"this would delete {len(entries)} dead message(s) for good; "
+            "nothing was deleted",
+            Exit.USAGE,
+            hint="add --yes to do it; see them first with: wallet-sync dlq list",
+        )

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import time
+import traceback
+from pathlib import Path
 from typing import Any
 
 import pytest
 from dramatiq import Message
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from pipeline import deadletters
 from pipeline.cli import Exit
 from tests.pipeline.cli.conftest import Cli
+
+
+def dead(cli: Cli, *options: str) -> list[dict[str, Any]]:
+    """The entries ``dlq list --json`` shows."""
+    code, listed = cli.json("dlq", "list", *options)
+    assert code == Exit.OK
+    messages: list[dict[str, Any]] = listed["messages"]
+    return messages
 
 
 @pytest.fixture
@@ -35,7 +47,7 @@ def test_a_dead_card_is_listed_shown_with_its_final_error_and_requeued(
 
     code, listed = cli.json("dlq", "list", "--card", str(card.id))
     assert code == Exit.OK
-    (entry,) = listed
+    (entry,) = listed["messages"]
     assert (entry["actor"], entry["run_id"]) == ("sync_card", first["run_id"])
     assert entry["error_kind"] == "rejected"
 
@@ -63,7 +75,7 @@ def test_a_dead_card_is_listed_shown_with_its_final_error_and_requeued(
         ("POST", 200),
     ]
     assert cli.pipeline.google.stored(object_id) is not None
-    assert cli.json("dlq", "list")[1] == []
+    assert dead(cli) == []
     assert cli.json("report", str(first["run_id"]))[1]["cards_failed"] == 1
     assert cli.json("report", str(new_run))[1]["trigger"] == "requeue"
     code, again = cli.json("sync-card", str(card.id), "--wait")
@@ -80,7 +92,7 @@ def test_requeue_by_card_sends_one_sync_for_several_dead_letters(
     cli.pipeline.google.add_fault(target=str(card.google_object_id), status=400)
     for _ in range(2):
         assert cli("sync-card", str(card.id), "--wait").exit_code == Exit.FAILED
-    assert len(cli.json("dlq", "list")[1]) == 2
+    assert len(dead(cli)) == 2
     cli.pipeline.google.clear_faults()
 
     code, requeued = cli.json("dlq", "requeue", "--card", str(card.id), "--wait")
@@ -89,7 +101,7 @@ def test_requeue_by_card_sends_one_sync_for_several_dead_letters(
     assert len(requeued["requeued"]) == 1
     assert requeued["removed"] == 2
     assert requeued["outcome"]["cards"][0]["status"] == "synced"
-    assert cli.json("dlq", "list")[1] == []
+    assert dead(cli) == []
 
 
 def test_messages_of_gone_actors_are_listed_kept_on_requeue_and_purged(
@@ -104,7 +116,7 @@ def test_messages_of_gone_actors_are_listed_kept_on_requeue_and_purged(
 
     code, listed = cli.json("dlq", "list")
     assert code == Exit.OK
-    assert {e["message_id"] for e in listed} == {retired, "redis:raw-1"}
+    assert {e["message_id"] for e in listed["messages"]} == {retired, "redis:raw-1"}
     shown = cli.json("dlq", "show", "redis:raw-1")[1]
     assert shown["error_source"] == "unreadable"
 
@@ -114,13 +126,13 @@ def test_messages_of_gone_actors_are_listed_kept_on_requeue_and_purged(
     skipped = cli.json("dlq", "requeue", "--all")
     assert skipped[0] == Exit.FAILED
     assert len(skipped[1]["skipped"]) == 2
-    assert len(cli.json("dlq", "list")[1]) == 2
+    assert len(dead(cli)) == 2
 
     assert cli("dlq", "purge").exit_code == Exit.USAGE
-    assert len(cli.json("dlq", "list")[1]) == 2
+    assert len(dead(cli)) == 2
     code, purged = cli.json("dlq", "purge", "--yes")
     assert (code, purged["purged"]) == (Exit.OK, 2)
-    assert cli.json("dlq", "list")[1] == []
+    assert dead(cli) == []
     client = cli.pipeline.broker.client
     namespace = cli.pipeline.broker.namespace
     assert client.zcard(f"{namespace}:someone-elses-queue.XQ") == 1
@@ -135,22 +147,85 @@ def test_purge_older_than_keeps_recent_dead_letters(empty_dlq: Cli) -> None:
     old = _bury(cli, queue, "sync_card", age_s=3 * 86400, run_id=1, card_id=1)
     new = _bury(cli, queue, "sync_card", age_s=60, run_id=1, card_id=2)
 
-    assert [e["message_id"] for e in cli.json("dlq", "list", "--since", "1h")[1]] == [
-        new
-    ]
+    assert [e["message_id"] for e in dead(cli, "--since", "1h")] == [new]
     code, purged = cli.json("dlq", "purge", "--older-than", "2d", "--yes")
 
     assert (code, purged["message_ids"]) == (Exit.OK, [old])
-    assert [e["message_id"] for e in cli.json("dlq", "list")[1]] == [new]
+    assert [e["message_id"] for e in dead(cli)] == [new]
     assert cli("dlq", "purge", "--older-than", "soon", "--yes").exit_code == (
         Exit.USAGE
     )
 
 
+def test_list_says_how_many_entries_its_limit_left_out(empty_dlq: Cli) -> None:
+    """--limit 2 of 3: the JSON has two messages and omitted 1; 0 shows all."""
+    cli = empty_dlq
+    queue = cli.pipeline.settings.queue_name
+    ids = [_bury(cli, queue, "sync_card", age_s=age) for age in (30, 20, 10)]
+
+    code, listed = cli.json("dlq", "list", "--limit", "2")
+
+    assert code == Exit.OK
+    assert [e["message_id"] for e in listed["messages"]] == ids[:0:-1]
+    assert (listed["total"], listed["omitted"]) == (3, 1)
+    assert "1 older ones not shown" in cli("dlq", "list", "--limit", "2").stdout
+    assert len(dead(cli, "--limit", "0")) == 3
+
+
+def test_purge_without_yes_prints_what_it_would_delete_and_deletes_nothing(
+    empty_dlq: Cli,
+) -> None:
+    """A dry run: JSON names the messages, exit 2, every letter stays."""
+    cli = empty_dlq
+    buried = _bury(cli, cli.pipeline.settings.queue_name, "sync_card", card_id=7)
+
+    code, plan = cli.json("dlq", "purge", "--card", "7")
+
+    assert code == Exit.USAGE
+    assert plan == {
+        "dry_run": True,
+        "message_ids": [buried],
+        "purged": 0,
+        "would_purge": 1,
+    }
+    assert [e["message_id"] for e in dead(cli)] == [buried]
+    text = cli("dlq", "purge", "--card", "7")
+    assert "this would delete 1 dead message(s)" in text.stderr
+
+
+def test_a_database_error_is_shown_by_its_message_not_its_background_link(
+    empty_dlq: Cli, tmp_path: Path
+) -> None:
+    """SQLAlchemy's last traceback line is a link; list and show skip it."""
+    cli = empty_dlq
+    engine = create_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT * FROM loyalty_cards"))
+    except OperationalError:
+        stored = traceback.format_exc()
+    finally:
+        engine.dispose()
+    assert stored.strip().splitlines()[-1].startswith("(Background on this error")
+    message_id = _bury(
+        cli, cli.pipeline.settings.queue_name, "find_cards", traceback=stored
+    )
+
+    (entry,) = dead(cli)
+    shown = cli("dlq", "show", message_id).stdout
+
+    expected = "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) no such"
+    assert entry["error"].startswith(expected)
+    assert expected in cli("dlq", "list").stdout
+    assert expected in shown
+    assert "sqlalche.me" not in shown
+
+
 def test_unknown_message_ids_and_bad_requeue_arguments_are_refused(
     empty_dlq: Cli,
 ) -> None:
-    """NOT_FOUND names the id; requeue wants exactly one way to choose."""
+    """NOT_FOUND names the id, a short prefix is called too short; requeue
+    wants exactly one way to choose."""
     cli = empty_dlq
 
     shown = cli("dlq", "show", "no-such-message")
@@ -165,6 +240,11 @@ def test_unknown_message_ids_and_bad_requeue_arguments_are_refused(
         Exit.OK,
         {"removed": 0, "requeued": [], "run_id": None, "skipped": []},
     )
+    buried = _bury(cli, cli.pipeline.settings.queue_name, "sync_card")
+    short = cli("dlq", "show", buried[:4])
+    assert short.exit_code == Exit.USAGE
+    assert f"message id '{buried[:4]}' is too short" in short.stderr
+    assert "6 or more characters" in short.stderr
 
 
 def test_the_control_queue_name_matches_the_actors(cli: Cli) -> None:
@@ -177,10 +257,18 @@ def test_the_control_queue_name_matches_the_actors(cli: Cli) -> None:
     )
 
 
-def _bury(cli: Cli, queue: str, actor: str, age_s: float = 0, **kwargs: Any) -> str:
+def _bury(
+    cli: Cli,
+    queue: str,
+    actor: str,
+    age_s: float = 0,
+    traceback: str | None = None,
+    **kwargs: Any,
+) -> str:
     """Put a dead message straight into a queue's dead letters; its id."""
+    options = {"traceback": traceback} if traceback else {}
     message: Message[Any] = Message(
-        queue_name=queue, actor_name=actor, args=(), kwargs=kwargs, options={}
+        queue_name=queue, actor_name=actor, args=(), kwargs=kwargs, options=options
     )
     _bury_raw(cli, queue, f"redis-{message.message_id}", message.encode(), age_s)
     return message.message_id
