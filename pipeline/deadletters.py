@@ -38,6 +38,11 @@ MIN_PREFIX = 6
 _PAGE = 500
 
 
+def heartbeats_key(namespace: str) -> str:
+    """The sorted set in which Dramatiq's Redis broker records its processes."""
+    return f"{namespace}:__heartbeats__"
+
+
 def control_queue(settings: Settings) -> str:
     """The control queue's name, as ``pipeline.actors`` declares it."""
     return f"{settings.queue_name}-control"
@@ -269,6 +274,18 @@ class DeadLetterQueue:
                 pipe.hdel(self._key(entry.queue, ".XQ.msgs"), entry.redis_id)
             results = pipe.execute()
         return int(sum(results[0::2]))
+
+    def heartbeats(self) -> dict[str, datetime]:
+        """When each broker process last called Redis, by its broker id.
+
+        Dramatiq's Redis broker records every call (a worker's polls several
+        times a second, a command's sends) in ``<namespace>:__heartbeats__``.
+        """
+        scored: list[tuple[bytes, float]] = cast(
+            Any,
+            self.client.zrange(heartbeats_key(self.namespace), 0, -1, withscores=True),
+        )
+        return {member.decode(): _from_ms(score) for member, score in scored}
 
     def depths(self) -> dict[str, dict[str, int]]:
         """Per queue: messages waiting, taken by a worker, delayed, and dead."""

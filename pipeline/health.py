@@ -2,7 +2,8 @@
 an operator can act on.
 
 Checks: the database (reachable, schema migrated), the broker (Redis
-reachable; queue depths, with dead letters), Google Wallet (key file
+reachable; queue depths, with dead letters; worker processes alive by their
+heartbeats), Google Wallet (key file
 loadable, a token obtainable, the issuer answering) and APNs (certificate
 and key loadable and matching, the certificate's pass type against
 ``WALLET_SYNC_APNS_TOPIC`` and the cards' pass types, days until it expires,
@@ -178,6 +179,7 @@ def check_broker(settings: Settings) -> list[Check]:
     try:
         dlq.client.ping()
         depths = dlq.depths()
+        heartbeats = dlq.heartbeats()
     except redis.RedisError as error:
         return [
             failed(
@@ -199,10 +201,66 @@ def check_broker(settings: Settings) -> list[Check]:
         for queue, d in depths.items()
     )
     dead = sum(d["dead"] for d in depths.values())
+    workers = check_workers(settings, heartbeats, depths)
     if dead:
         advice = f"{summary}. {dead} dead message(s): see `wallet-sync dlq list`"
-        return [broker, warning("queues", advice, depths=depths)]
-    return [broker, ok("queues", summary, depths=depths)]
+        return [broker, warning("queues", advice, depths=depths), workers]
+    return [broker, ok("queues", summary, depths=depths), workers]
+
+
+def check_workers(
+    settings: Settings,
+    heartbeats: dict[str, dt.datetime],
+    depths: dict[str, dict[str, int]],
+    now: dt.datetime | None = None,
+) -> Check:
+    """Worker processes that called Redis within the heartbeat timeout.
+
+    Dramatiq's own test of a live process: one silent longer than the
+    timeout is presumed dead and its messages are handed to others.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    timeout = dt.timedelta(milliseconds=settings.heartbeat_timeout_ms)
+    live = sorted(seen for seen in heartbeats.values() if now - seen <= timeout)
+    waiting = sum(d["queued"] + d["delayed"] + d["in_flight"] for d in depths.values())
+    window = f"{timeout.total_seconds():g} s"
+    data: dict[str, Any] = {"live": len(live), "waiting_messages": waiting}
+    if live:
+        return ok(
+            "workers",
+            f"{len(live)} worker process(es) seen in the last {window} "
+            "(WALLET_SYNC_HEARTBEAT_TIMEOUT_MS)",
+            **data,
+        )
+    last = max(heartbeats.values(), default=None)
+    seen = f"; the last one was seen {_ago(now - last)} ago" if last else ""
+    start = (
+        "start them with `dramatiq workers` (same WALLET_SYNC_* settings, "
+        f"namespace {settings.broker_namespace})"
+    )
+    if waiting:
+        return failed(
+            "workers",
+            f"no worker process seen in the last {window}{seen}, and {waiting} "
+            f"message(s) wait: runs will not progress; {start}",
+            Cause.UNAVAILABLE,
+            **data,
+        )
+    return warning(
+        "workers",
+        f"no worker process seen in the last {window}{seen}: the next run will "
+        f"wait; {start}",
+        **data,
+    )
+
+
+def _ago(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
 
 
 def check_google(settings: Settings) -> list[Check]:

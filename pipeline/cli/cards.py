@@ -6,13 +6,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
+import structlog
 import typer
 from dramatiq import Broker, Worker
-from dramatiq.brokers.redis import RedisBroker
 
-from pipeline import logs, reporting
+from pipeline import ledger, logs, reporting
 from pipeline.cli.app import Exit, app, emit_json, fail
-from pipeline.cli.common import JsonOption, echo_lines, quiet_logs, services
+from pipeline.cli.common import (
+    JsonOption,
+    echo_lines,
+    flowing_help,
+    quiet_logs,
+    sending_broker,
+    services,
+)
 from pipeline.db import session_scope
 from pipeline.errors import CardNotFound, CardNotSyncable
 from pipeline.ledger import check_syncable
@@ -20,6 +27,7 @@ from pipeline.settings import Settings, get_settings
 
 
 @app.command("sync-card")
+@flowing_help
 def sync_card(
     card_ids: Annotated[
         list[int], typer.Argument(help="Ids of the cards to sync.", show_default=False)
@@ -48,12 +56,15 @@ def sync_card(
     ] = 120,
     json_output: JsonOption = False,
 ) -> None:
-    """Sync these cards now, as a run of their own, through the same
-    sync_card message the hourly finder sends.
+    """Sync the named cards now, as a run of their own.
 
-    Workers (`dramatiq workers`) process the run unless --inline is given.
+    Each card goes through the same sync_card message the hourly finder sends,
+    and workers (`dramatiq workers`) process the run unless --inline is given.
     Exits 3 naming the card when an id is unknown or the card has no wallet
     integration (nothing is enqueued then), 1 when a card failed.
+
+    With --inline the command never leaves the run open: at --timeout it
+    stops its worker and closes the run, reporting unfinished cards as lost.
 
     Example: wallet-sync sync-card 1042 1043 --wait
     """
@@ -99,12 +110,9 @@ def _sync_on_workers(
     settings: Settings, card_ids: list[int], wait: bool, timeout: float
 ) -> tuple[int, dict[str, Any] | None]:
     from pipeline import api
-    from pipeline import broker as broker_setup
 
-    broker = broker_setup.setup(settings)
-    if isinstance(broker, RedisBroker):
-        broker.client.ping()  # fail before a run is opened, not halfway
-    run_id = api.sync_cards(card_ids, settings)
+    with sending_broker(settings):
+        run_id = api.sync_cards(card_ids, settings)
     if not wait:
         return run_id, None
     return run_id, reporting.wait_for_outcomes(settings, run_id, timeout)
@@ -113,13 +121,50 @@ def _sync_on_workers(
 def _sync_inline(
     settings: Settings, card_ids: list[int], no_retry: bool, timeout: float
 ) -> tuple[int, dict[str, Any]]:
+    """Sync on a worker in this process; the run is closed when this returns.
+
+    The run's deadline message lives on the in-process broker and vanishes
+    with the command, so a run still open at the timeout (or on Ctrl-C) is
+    closed here, once the worker has stopped: its unfinished cards are
+    reported as ``lost``, as the deadline would have done.
+    """
     from pipeline import api
 
     if no_retry:
         settings = settings.model_copy(update={"retry_schedule_ms": ()})
-    with _in_process_worker(settings):
-        run_id = api.sync_cards(card_ids, settings, trigger="inline")
-        return run_id, reporting.wait_for_outcomes(settings, run_id, timeout)
+    run_id: int | None = None
+    try:
+        with _in_process_worker(settings):
+            run_id = api.sync_cards(card_ids, settings, trigger="inline")
+            outcome = reporting.wait_for_outcomes(settings, run_id, timeout)
+    finally:
+        lost = _close_inline_run(settings, run_id) if run_id is not None else 0
+    if lost:
+        outcome = reporting.wait_for_outcomes(settings, run_id, 0)
+        typer.echo(
+            f"error: run {run_id}: {lost} card(s) had no outcome within --timeout "
+            f"{timeout:g} s; the run is closed and reports them as lost",
+            err=True,
+        )
+        typer.echo(
+            "hint: retries run in real time here: raise --timeout, or give each "
+            "card one attempt with --no-retry",
+            err=True,
+        )
+    return run_id, outcome
+
+
+def _close_inline_run(settings: Settings, run_id: int) -> int:
+    """Close the run if it is still open; how many cards it reported lost."""
+    thresholds = ledger.Thresholds(
+        settings.alert_failure_rate, settings.alert_failed_cards
+    )
+    with session_scope(settings.database_url) as session:
+        report = ledger.close_run(session, run_id, deadline=True, thresholds=thresholds)
+    if report is None:
+        return 0
+    structlog.get_logger(__name__).info("run.finished", **report)
+    return int(report["errors_by_kind"].get(ledger.LOST, 0))
 
 
 @contextmanager

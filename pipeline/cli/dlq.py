@@ -18,7 +18,14 @@ from pipeline import deadletters, reporting
 from pipeline import requeue as requeuing
 from pipeline.advice import advice_for
 from pipeline.cli.app import Exit, app, emit_json, fail
-from pipeline.cli.common import JsonOption, echo_lines, quiet_logs, services
+from pipeline.cli.common import (
+    JsonOption,
+    echo_lines,
+    flowing_help,
+    quiet_logs,
+    sending_broker,
+    services,
+)
 from pipeline.db import session_scope
 from pipeline.deadletters import AmbiguousMessageId, DeadLetter, DeadLetterQueue
 from pipeline.settings import Settings, get_settings
@@ -76,6 +83,7 @@ CardOption = Annotated[
 
 
 @dlq_app.command("list")
+@flowing_help
 def list_dead(
     actor: ActorOption = None,
     card: CardOption = None,
@@ -154,6 +162,7 @@ def _shorten(text: str, width: int) -> str:
 
 
 @dlq_app.command("show")
+@flowing_help
 def show(
     message_id: Annotated[str, typer.Argument(help="Dramatiq message id (or prefix).")],
     json_output: JsonOption = False,
@@ -245,6 +254,7 @@ def _find(dlq: DeadLetterQueue, message_ids: list[str]) -> list[DeadLetter]:
 
 
 @dlq_app.command("requeue")
+@flowing_help
 def requeue(
     message_ids: Annotated[
         list[str] | None,
@@ -298,12 +308,12 @@ def _requeue(
     wait: bool,
     timeout: float,
 ) -> dict[str, Any]:
-    from pipeline import broker as broker_setup
+    with (
+        sending_broker(settings) as broker,
+        DeadLetterQueue.from_settings(settings) as dlq,
+    ):
+        from pipeline import actors  # declared on the broker just set up
 
-    broker = broker_setup.setup(settings)
-    from pipeline import actors
-
-    with DeadLetterQueue.from_settings(settings) as dlq:
         if message_ids:
             entries = _find(dlq, message_ids)
         else:
@@ -353,6 +363,7 @@ def _print_requeued(result: dict[str, Any], json_output: bool) -> None:
 
 
 @dlq_app.command("purge")
+@flowing_help
 def purge(
     message_ids: Annotated[
         list[str] | None,

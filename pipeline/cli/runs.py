@@ -9,7 +9,7 @@ import typer
 
 from pipeline import ledger, reporting
 from pipeline.cli.app import Exit, app, emit_json, fail
-from pipeline.cli.common import JsonOption, echo_lines, services
+from pipeline.cli.common import JsonOption, echo_lines, flowing_help, services
 from pipeline.db import session_scope
 from pipeline.errors import RunNotFound
 from pipeline.settings import Settings, get_settings
@@ -22,6 +22,7 @@ class RunStatusChoice(enum.StrEnum):
 
 
 @app.command("runs")
+@flowing_help
 def list_runs(
     limit: Annotated[
         int, typer.Option(min=1, help="How many runs to show, newest first.")
@@ -50,6 +51,7 @@ def list_runs(
 
 
 @app.command()
+@flowing_help
 def report(
     run_id: Annotated[
         int | None, typer.Argument(help="The run to show.", show_default=False)
@@ -59,8 +61,11 @@ def report(
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Show one run: counts, each failed card with its error, pending cards,
-    and what each failure kind means and what to do about it.
+    """Show one run's report, its failed cards and what to do about them.
+
+    Besides the counts: each failed card with its error kind, last error and
+    attempts, the cards still pending while the run is open, and what each
+    failure kind means and what to do about it.
 
     Example: wallet-sync report --latest ; wallet-sync report 42 --json
     """

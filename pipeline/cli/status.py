@@ -6,7 +6,7 @@ import typer
 
 from pipeline import health, reporting
 from pipeline.cli.app import Exit, app, emit_json
-from pipeline.cli.common import JsonOption, echo_lines, quiet_logs
+from pipeline.cli.common import JsonOption, echo_lines, flowing_help, quiet_logs
 from pipeline.settings import get_settings
 
 #: The exit code of the most serious failed check wins, in this order.
@@ -27,14 +27,18 @@ def exit_code(checks: list[health.Check]) -> Exit:
 
 
 @app.command()
+@flowing_help
 def status(json_output: JsonOption = False) -> None:
-    """Check everything a run needs: database and schema, Redis and queue
-    depths, Google credentials, token and issuer, and the APNs certificate
+    """Check everything a run needs, and say what to fix.
+
+    Checked: the database and its schema, Redis, queue depths and live worker
+    processes, Google credentials, token and issuer, and the APNs certificate
     (key, topic, expiry, TLS handshake).
 
-    Exits 0 when a run would work (warnings included), 4 when the database,
-    Redis or a wallet API cannot be reached, 5 when the schema is behind, and
-    1 when a setting, key or certificate is wrong.
+    Exits 0 when a run would work (warnings included); 4 when the database,
+    Redis or a wallet API cannot be reached, or messages wait and no worker
+    is running; 5 when the schema is behind; 1 when a setting, key or
+    certificate is wrong.
 
     Example: wallet-sync status --json
     """

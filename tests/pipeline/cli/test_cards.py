@@ -123,6 +123,32 @@ def test_no_retry_makes_an_inline_sync_fail_at_the_first_error(cli: Cli) -> None
     assert (card["error_kind"], card["attempts"]) == ("server_error", 1)
 
 
+def test_an_inline_sync_that_times_out_closes_its_run_with_the_card_lost(
+    cli: Cli,
+) -> None:
+    """Its deadline would die with the command, so the command closes the run."""
+    (flaky,) = cli.cards(1)
+    cli.pipeline.google.add_fault(target=str(flaky.google_object_id), status=503)
+    env = {
+        **os.environ,
+        **environment_of(cli.pipeline.settings),
+        "WALLET_SYNC_RETRY_SCHEDULE_MS": "30000",
+    }
+
+    done = wallet_sync(env, "sync-card", str(flaky.id), "--inline", "--timeout", "1")
+
+    assert done.returncode == Exit.FAILED, done.stderr
+    outcome = json.loads(done.stdout)
+    assert outcome["closed"] is True
+    (card,) = outcome["cards"]
+    assert (card["status"], card["error_kind"]) == ("failed", "lost")
+    assert "had no outcome within --timeout 1 s" in done.stderr
+    assert "workers" not in done.stderr
+    _, report = cli.json("report", str(outcome["run_id"]))
+    assert (report["run_status"], report["status"]) == ("closed", "deadline")
+    assert report["failed_card_ids"] == [flaky.id]
+
+
 def test_sync_card_with_redis_down_exits_unavailable_before_opening_a_run(
     cli: Cli,
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,8 @@ from pipeline.db import session_scope
 from pipeline.emulators import EmulatorStack, generate_pki
 from pipeline.models import LoyaltyCard
 from tests.conftest import drop_schema, fresh_schema_url
-from tests.pipeline.cli.conftest import Cli
+from tests.pipeline.cli.conftest import Cli, environment_of
+from tests.pipeline.cli.test_cards import wallet_sync
 
 
 def checks_of(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -46,6 +48,7 @@ def test_status_passes_against_the_emulators(cli: Cli) -> None:
         "database",
         "broker",
         "queues",
+        "workers",
         "google.credentials",
         "google.token",
         "google.issuer",
@@ -59,6 +62,8 @@ def test_status_passes_against_the_emulators(cli: Cli) -> None:
     assert set(depths) == {"wallet-sync", "wallet-sync-control"}
     assert set(depths["wallet-sync"]) == {"queued", "in_flight", "delayed", "dead"}
     assert checks["apple.expiry"]["data"]["days_left"] > 300
+    assert checks["workers"]["level"] == "ok"
+    assert checks["workers"]["data"]["live"] >= 1  # the session's worker
     assert "ready" in cli("status").stdout
 
 
@@ -190,3 +195,61 @@ def test_a_certificate_close_to_expiry_is_a_warning(cli: Cli) -> None:
     expiry = next(c for c in later if c.name == "apple.expiry")
     assert expiry.level is health.Level.WARNING
     assert "in 10 day(s)" in expiry.detail
+
+
+@pytest.fixture
+def workerless(cli: Cli) -> Iterator[str]:
+    """A broker namespace no worker polls; its keys are deleted afterwards."""
+    namespace = f"ws-idle-{uuid.uuid4().hex[:8]}"
+    yield namespace
+    client = cli.pipeline.broker.client
+    for key in client.scan_iter(f"{namespace}:*"):
+        client.delete(key)
+
+
+def test_no_live_worker_fails_status_while_messages_wait(
+    cli: Cli, workerless: str
+) -> None:
+    """Exit 4 naming the waiting messages; with an empty queue only a warning."""
+    client = cli.pipeline.broker.client
+    queue = cli.pipeline.settings.queue_name
+    client.zadd(f"{workerless}:__heartbeats__", {"gone": 1_000})
+
+    code, status = cli.json("status", WALLET_SYNC_BROKER_NAMESPACE=workerless)
+    assert code == Exit.OK
+    workers = checks_of(status)["workers"]
+    assert (workers["level"], workers["data"]["live"]) == ("warning", 0)
+    assert "`dramatiq workers`" in workers["detail"]
+
+    client.rpush(f"{workerless}:{queue}", "some-message")
+    code, status = cli.json("status", WALLET_SYNC_BROKER_NAMESPACE=workerless)
+
+    assert code == Exit.UNAVAILABLE
+    assert failed_checks(status) == {"workers"}
+    detail = checks_of(status)["workers"]["detail"]
+    assert "no worker process seen in the last 15 s" in detail
+    assert "1 message(s) wait: runs will not progress" in detail
+    assert "the last one was seen" in detail
+    text = cli("status", WALLET_SYNC_BROKER_NAMESPACE=workerless).stdout
+    assert "a run would fail: workers (exit 4)" in text
+
+
+def test_a_command_that_only_sends_is_not_counted_as_a_worker(
+    cli: Cli, workerless: str
+) -> None:
+    """sync-card leaves no heartbeat behind, so status still sees no worker."""
+    (card,) = cli.cards(1)
+    env = {
+        **os.environ,
+        **environment_of(cli.pipeline.settings),
+        "WALLET_SYNC_BROKER_NAMESPACE": workerless,
+    }
+
+    done = wallet_sync(env, "sync-card", str(card.id))
+
+    assert done.returncode == Exit.OK, done.stderr
+    client = cli.pipeline.broker.client
+    assert client.zcard(f"{workerless}:__heartbeats__") == 0
+    code, status = cli.json("status", WALLET_SYNC_BROKER_NAMESPACE=workerless)
+    assert code == Exit.UNAVAILABLE
+    assert failed_checks(status) == {"workers"}
