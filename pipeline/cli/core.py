@@ -6,13 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from dramatiq import Broker
-from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy.exc import OperationalError
 
 from pipeline import logs
 from pipeline.cli.app import Exit, app, db_app, emit_json, fail
-from pipeline.cli.common import quiet_logs, services
+from pipeline.cli.common import flowing_help, quiet_logs, sending_broker, services
 from pipeline.reporting import report_lines
 from pipeline.settings import get_settings
 
@@ -40,6 +38,7 @@ def db_upgrade() -> None:
 
 
 @app.command()
+@flowing_help
 def demo(
     cards: Annotated[int, typer.Option(min=1, help="How many cards to seed.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the data set and its faults.")] = 1,
@@ -77,6 +76,7 @@ def demo(
 
 
 @app.command()
+@flowing_help
 def seed(
     cards: Annotated[int, typer.Option(min=1, help="How many cards to load.")],
     seed: Annotated[int, typer.Option(help="Seed of the data set and its faults.")] = 1,
@@ -113,6 +113,7 @@ def seed(
 
 
 @app.command()
+@flowing_help
 def run(
     wait: Annotated[
         bool,
@@ -129,12 +130,11 @@ def run(
 
     Example: wallet-sync run --wait --json
     """
-    from pipeline import api, broker, runs
+    from pipeline import api, runs
 
     settings = get_settings()
     quiet_logs(settings)
-    with services():
-        ping_broker(broker.setup(settings))
+    with services(), sending_broker(settings):
         run_id = api.start_run(settings)
     if not wait:
         if json_output:
@@ -159,6 +159,7 @@ def run(
 
 
 @app.command()
+@flowing_help
 def emulate(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     google_port: Annotated[
@@ -198,12 +199,6 @@ def emulate(
         workdir.resolve(),
         public_host=public_host,
     )
-
-
-def ping_broker(broker: Broker) -> None:
-    """Fail before opening a run when Redis cannot take its messages."""
-    if isinstance(broker, RedisBroker):
-        broker.client.ping()
 
 
 def _print_report(report: dict[str, Any]) -> None:
