@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import partial
 
 from benchmarks import data
 from benchmarks.env import World, flush_namespace
@@ -31,7 +30,7 @@ class EnqueueTimes:
 
 
 def _finder(world: World, cards: int) -> float:
-    from pipeline import actors, ledger, runs
+    from pipeline import actors, runs
     from pipeline.settings import get_settings
 
     settings = get_settings()
@@ -39,14 +38,7 @@ def _finder(world: World, cards: int) -> float:
     run_id = runs.open_run(settings, "manual")
     assert run_id is not None
     started = time.perf_counter()
-    total = runs.dispatch(
-        settings,
-        actors.broker,
-        run_id,
-        actors.sync_card,
-        actors.collect_run,
-        partial(ledger.add_due_cards, run_id=run_id),
-    )
+    total = actors.find_cards.fn(run_id=run_id)
     elapsed = time.perf_counter() - started
     if total != cards:
         raise RuntimeError(f"the finder found {total} due cards, not {cards}")

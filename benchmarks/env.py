@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import os
 import platform
-import shlex
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +23,7 @@ import httpx
 import redis
 from sqlalchemy import create_engine, text
 
+from pipeline import emulators
 from pipeline.emulators import GoogleControl
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -95,57 +91,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    pairs = {}
-    for line in path.read_text().splitlines():
-        key, _, value = line.partition("=")
-        if key and value:
-            pairs[key.strip()] = shlex.split(value)[0]
-    return pairs
-
-
 @contextmanager
 def emulator_process(workdir: Path) -> Iterator[dict[str, str]]:
-    """Both emulators in a process of their own; yields their settings.
-
-    In the workers' process they would share its GIL, and in the driver's
-    they would slow its timing loop; a process of their own is what a wallet
-    API is to the pipeline.
-    """
-    env_file = workdir / "emulators.env"
-    log = (workdir / "emulators.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.emulators",
-            "--google-port",
-            "0",
-            "--apns-port",
-            "0",
-            "--env-file",
-            str(env_file),
-            "--workdir",
-            str(workdir / "pki"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + EMULATOR_START_S
-        while not env_file.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the emulators did not start; see {log.name}")
-            time.sleep(0.05)
-        yield read_env_file(env_file)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    """Both emulators in a process of their own, logging to a file; yields
+    their settings. In the workers' process they would share its GIL."""
+    with (
+        (workdir / "emulators.log").open("w") as log,
+        emulators.emulator_process(
+            workdir, output=log, start_timeout_s=EMULATOR_START_S
+        ) as env,
+    ):
+        yield env
 
 
 @dataclass

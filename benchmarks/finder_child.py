@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from functools import partial
 from pathlib import Path
 
 
@@ -21,7 +20,7 @@ def _status_kib(field: str) -> int:
 
 
 def main() -> None:
-    from pipeline import actors, ledger, runs
+    from pipeline import actors, runs
     from pipeline.settings import get_settings
 
     settings = get_settings()
@@ -29,14 +28,7 @@ def main() -> None:
     assert run_id is not None
     before = _status_kib("VmRSS")
     started = time.perf_counter()
-    total = runs.dispatch(
-        settings,
-        actors.broker,
-        run_id,
-        actors.sync_card,
-        actors.collect_run,
-        partial(ledger.add_due_cards, run_id=run_id),
-    )
+    total = actors.find_cards.fn(run_id=run_id)
     seconds = time.perf_counter() - started
     answer = {
         "cards": total,

@@ -127,9 +127,10 @@ def _run_step_died(message: MessageProxy, exception: BaseException | None) -> No
 @dramatiq.actor(
     queue_name=CONTROL_QUEUE, throws=(RunNotFound,), on_dead_letter=_run_step_died
 )
-def find_cards(run_id: int) -> None:
-    """Give an opened run every due card and send one sync_card per card."""
-    runs.dispatch(
+def find_cards(run_id: int) -> int:
+    """Give an opened run every due card and send one sync_card per card;
+    returns how many."""
+    return runs.dispatch(
         settings,
         broker,
         run_id,

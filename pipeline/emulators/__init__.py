@@ -10,6 +10,7 @@ by the settings in `EmulatorStack.env`. They import nothing from the rest of
 from .control import ApnsControl, EmulatorControl, EmulatorControlError, GoogleControl
 from .faults import FaultRule, FaultRuleError
 from .pki import ClientCertificate, TestPki, generate_pki
+from .process import emulator_process, read_env_file
 from .requestlog import RequestRecord
 from .stack import (
     DEFAULT_APNS_PORT,
@@ -50,7 +51,9 @@ __all__ = [
     "GoogleControl",
     "RequestRecord",
     "TestPki",
+    "emulator_process",
     "generate_pki",
+    "read_env_file",
     "serve",
     "write_env_file",
 ]
